@@ -1,0 +1,204 @@
+"""The `avharness` command: a thin layer over the library (runner, plugins, synth, media).
+
+`avharness --models X --strategy Y` runs (run is the default command); also `run`, `list`, `plugins`,
+`doctor` and `data synth`. Exit status: 0 when the run completed (per-sample errors are counted, not
+fatal), 1 with --fail-on-error and errors, 2 for a problem with the command or configuration, 130 when
+interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from . import __version__
+from .errors import HarnessError
+
+COMMANDS = ("run", "list", "plugins", "doctor", "data")
+
+
+def _csv(value: str) -> list[str]:
+    return [v.strip() for v in value.split(",") if v.strip()]
+
+
+def _add_common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", type=Path, help="harness.toml to read (default: ./harness.toml, else the project's)")
+    p.add_argument("--plugin", dest="plugins", action="append", metavar="PATH_OR_MODULE",
+                   help="load a plugin from a module name, .py file or package folder (repeatable)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="avharness", description="Evaluate audio-visual LLMs, with and "
+                                     "without AURELIA. `avharness --models X --strategy Y` runs.")
+    parser.add_argument("--version", action="version", version=f"avharness {__version__}")
+    sub = parser.add_subparsers(dest="command")
+
+    run = sub.add_parser("run", help="evaluate models x tasks x strategies (the default command)")
+    _add_common(run)
+    run.add_argument("--models", type=_csv, help="model card names, comma separated, or 'all'")
+    run.add_argument("--tasks", type=_csv, help="task names or groups (e.g. avsynth), comma separated, or 'all'")
+    run.add_argument("--strategy", "--strategies", dest="strategies", type=_csv,
+                     help="strategy names, comma separated (baseline, cot, ...)")
+    run.add_argument("--output", type=Path, help="output folder (journal, results.json, summary.md)")
+    run.add_argument("--limit", type=int, help="first N samples of each task")
+    run.add_argument("--sample-ids", type=_csv, help="only these sample ids, comma separated")
+    run.add_argument("--seed", type=int)
+    run.add_argument("--concurrency", type=int, help="samples in flight at once")
+    run.add_argument("--batch-size", type=int, help="most requests handed to a local adapter at once")
+    run.add_argument("--fail-on-error", action="store_true", default=None,
+                     help="exit 1 on the first per-sample error instead of counting it")
+    run.add_argument("--overwrite", action="store_true", default=None,
+                     help="discard earlier records in --output made with other settings")
+    run.add_argument("--no-progress", dest="progress", action="store_false", default=None)
+    run.add_argument("--cache-dir", type=Path, help="decoded-media and generated-data cache")
+    run.add_argument("--data-root", type=Path, help="folder that task data paths are relative to")
+
+    lst = sub.add_parser("list", help="list registered models, tasks or strategies")
+    _add_common(lst)
+    lst.add_argument("what", choices=["models", "tasks", "strategies"])
+
+    plugins = sub.add_parser("plugins", help="plugins loaded, what each registered, and any that failed")
+    _add_common(plugins)
+
+    doctor = sub.add_parser("doctor", help="check ffmpeg, torch, transformers, GPU and plugins")
+    _add_common(doctor)
+
+    data = sub.add_parser("data", help="dataset tools")
+    data_sub = data.add_subparsers(dest="data_command", required=True)
+    synth = data_sub.add_parser("synth", help="generate the AVSynth offline benchmark with ffmpeg")
+    synth.add_argument("--out", type=Path, required=True)
+    synth.add_argument("--per-task", type=int, default=8)
+    synth.add_argument("--seed", type=int, default=0)
+    synth.add_argument("--categories", type=_csv, default=None)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or (argv[0] not in COMMANDS and argv[0] not in ("-h", "--help", "--version")):
+        argv.insert(0, "run")
+    args = build_parser().parse_args(argv)
+    try:
+        return {"run": cmd_run, "list": cmd_list, "plugins": cmd_plugins, "doctor": cmd_doctor,
+                "data": cmd_data}[args.command](args)
+    except HarnessError as exc:
+        print(f"avharness: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("avharness: interrupted", file=sys.stderr)
+        return 130
+
+
+def _registry(args):
+    from .config import load_config
+    from .plugins import discover
+
+    config = load_config(getattr(args, "config", None), {"plugins": getattr(args, "plugins", None)})
+    registry = discover(config.plugins)
+    for problem in registry.problems:
+        print(f"avharness: plugin {problem.plugin} failed ({problem.stage}): {problem.error}", file=sys.stderr)
+    return config, registry
+
+
+def cmd_run(args) -> int:
+    from .config import load_config
+    from .plugins import discover
+    from .report import summary_markdown
+    from .runner import Runner
+
+    flags = {k: getattr(args, k) for k in ("models", "tasks", "strategies", "output", "limit", "sample_ids",
+                                           "seed", "concurrency", "batch_size", "fail_on_error", "overwrite",
+                                           "progress", "cache_dir", "data_root", "plugins")}
+    config = load_config(args.config, flags)
+    registry = discover(config.plugins)
+    for problem in registry.problems:
+        print(f"avharness: plugin {problem.plugin} failed ({problem.stage}): {problem.error}", file=sys.stderr)
+    _seed(config.seed)
+    result = Runner(config, registry).run()
+    if result.interrupted:
+        return 130
+    if result.results:
+        cards = {n: registry.cards[n] for n in {r["model"] for r in result.results["results"]} if n in registry.cards}
+        print(summary_markdown(result.results, cards))
+        print(f"Files: {config.output}/samples.jsonl (one record per sample), {config.output}/results.json, "
+              f"{config.output}/summary.md")
+    errors = sum(r["errors"] for r in result.results.get("results", [])) if result.results else result.errors
+    if config.fail_on_error and (errors or result.model_problems):
+        return 1
+    return 0
+
+
+def _seed(seed: int) -> None:
+    import random
+
+    random.seed(seed)
+    try:
+        import numpy as np
+        import torch
+
+        torch.manual_seed(seed)
+        np.random.seed(seed)
+    except ImportError:  # pragma: no cover
+        pass
+
+
+def cmd_list(args) -> int:
+    _, registry = _registry(args)
+    if args.what == "models":
+        for name, card in sorted(registry.cards.items()):
+            status = "ready" if card.adapter in registry.adapters else f"needs adapter ({card.adapter})"
+            flag = "  [pipeline check, not a real model]" if card.pipeline_check else ""
+            print(f"{name:28} {card.adapter:18} {status:14} {card.checkpoint}{flag}")
+    elif args.what == "tasks":
+        for name, task in sorted(registry.tasks.items()):
+            print(f"{name:26} {task.answer_form:8} {task.metric:15} {getattr(task, 'title', '')}")
+        for group, members in sorted(registry.task_groups().items()):
+            print(f"{group:26} (group: {', '.join(members)})")
+    else:
+        for name, cls in sorted(registry.strategies.items()):
+            doc = (cls.__doc__ or "").strip().splitlines()
+            print(f"{name:14} {doc[0] if doc else ''}")
+    return 0
+
+
+def cmd_plugins(args) -> int:
+    _, registry = _registry(args)
+    by_plugin: dict[str, list[str]] = {}
+    for (kind, name), plugin in sorted(registry.origin.items()):
+        by_plugin.setdefault(plugin, []).append(f"{kind} {name}")
+    for plugin in registry.loaded:
+        print(f"{plugin}: ok")
+        for line in by_plugin.get(plugin, []):
+            print(f"    {line}")
+    for problem in registry.problems:
+        print(f"{problem.plugin}: FAILED at {problem.stage}: {problem.error}")
+    return 0
+
+
+def cmd_doctor(args) -> int:
+    from .doctor import checks
+
+    config, registry = _registry(args)
+    failed = 0
+    for ok, name, detail in checks(config, registry):
+        failed += not ok
+        print(f"[{'ok' if ok else 'FAIL'}] {name}: {detail}")
+    return 1 if failed else 0
+
+
+def cmd_data(args) -> int:
+    from .synth import CATEGORIES, generate
+
+    categories = args.categories or list(CATEGORIES)
+    unknown = set(categories) - set(CATEGORIES)
+    if unknown:
+        raise HarnessError(f"unknown AVSynth categories: {', '.join(sorted(unknown))}; known: {', '.join(CATEGORIES)}")
+    manifests = generate(args.out, args.per_task, args.seed, categories)
+    for category, path in manifests.items():
+        print(f"{category:14} {path}")
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,128 @@
+"""harness.toml plus command-line flags -> one RunConfig.
+
+Precedence: built-in defaults < harness.toml < flags. A malformed TOML file is reported with its path,
+line and column.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import ConfigError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def default_cache_dir() -> Path:
+    env = os.environ.get("AVHARNESS_CACHE")
+    if env:
+        return Path(env).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "avharness"
+
+
+def read_toml(path: Path) -> dict:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: file not found") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        # tomllib's message ends with "(at line L, column C)"; keep it and name the file.
+        raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+
+
+@dataclass
+class RunConfig:
+    models: list[str] = field(default_factory=lambda: ["tiny-omni"])
+    tasks: list[str] = field(default_factory=lambda: ["avsynth"])
+    strategies: list[str] = field(default_factory=lambda: ["baseline", "cot"])
+    output: Path = Path("runs/default")
+    limit: int | None = None
+    sample_ids: list[str] | None = None
+    seed: int = 0
+    concurrency: int = 4
+    batch_size: int = 4
+    fail_on_error: bool = False
+    overwrite: bool = False
+    progress: bool = True
+    decode_timeout: float = 120.0
+    cache_dir: Path = field(default_factory=default_cache_dir)
+    data_root: Path | None = None  # where datasets live; AVSynth is generated under the cache by default
+    avsynth_per_task: int = 4
+    avsynth_seed: int = 0
+    plugins: list[str] = field(default_factory=list)
+    strategy_settings: dict = field(default_factory=dict)  # [strategy.NAME] tables
+    model_overrides: dict = field(default_factory=dict)  # [model.NAME] tables merged into cards
+    config_path: Path | None = None
+
+    def to_json(self) -> dict:
+        out = {}
+        for name in self.__dataclass_fields__:
+            value = getattr(self, name)
+            out[name] = str(value) if isinstance(value, Path) else value
+        return out
+
+
+_RUN_KEYS = {"models", "tasks", "strategies", "output", "limit", "sample_ids", "seed", "concurrency",
+             "batch_size", "fail_on_error", "overwrite", "progress", "decode_timeout"}
+
+
+def load_config(path: Path | None, flags: dict | None = None) -> RunConfig:
+    """Build a RunConfig from a harness.toml (None: ./harness.toml if present, else the project's) and flags."""
+    if path is None:
+        for candidate in (Path.cwd() / "harness.toml", PROJECT_ROOT / "harness.toml"):
+            if candidate.exists():
+                path = candidate
+                break
+    data = read_toml(path) if path else {}
+    cfg = RunConfig(config_path=Path(path) if path else None)
+    run = data.get("run", {})
+    unknown = set(run) - _RUN_KEYS
+    if unknown:
+        raise ConfigError(f"{path}: unknown key(s) in [run]: {', '.join(sorted(unknown))}; "
+                          f"known: {', '.join(sorted(_RUN_KEYS))}")
+    for key, value in run.items():
+        setattr(cfg, key, value)
+    media = data.get("media", {})
+    if "cache_dir" in media:
+        cfg.cache_dir = Path(os.path.expanduser(media["cache_dir"]))
+    if "decode_timeout" in media:
+        cfg.decode_timeout = float(media["decode_timeout"])
+    data_tbl = data.get("data", {})
+    if "root" in data_tbl:
+        cfg.data_root = Path(os.path.expanduser(data_tbl["root"]))
+    avsynth = data_tbl.get("avsynth", {})
+    cfg.avsynth_per_task = int(avsynth.get("per_task", cfg.avsynth_per_task))
+    cfg.avsynth_seed = int(avsynth.get("seed", cfg.avsynth_seed))
+    cfg.plugins = list(data.get("plugins", {}).get("load", []))
+    cfg.strategy_settings = dict(data.get("strategy", {}))
+    cfg.model_overrides = dict(data.get("model", {}))
+    for key, value in (flags or {}).items():
+        if value is None:
+            continue
+        if key == "plugins":
+            cfg.plugins = cfg.plugins + list(value)
+        else:
+            setattr(cfg, key, value)
+    cfg.output = Path(cfg.output)
+    cfg.cache_dir = Path(cfg.cache_dir)
+    for name in ("models", "tasks", "strategies"):
+        value = getattr(cfg, name)
+        if isinstance(value, str):
+            setattr(cfg, name, [v.strip() for v in value.split(",") if v.strip()])
+    if cfg.concurrency < 1:
+        raise ConfigError("concurrency must be at least 1")
+    return cfg

@@ -1,0 +1,45 @@
+"""`avharness doctor`: what this machine can run, each line a check with its evidence."""
+
+from __future__ import annotations
+
+import platform
+
+
+def checks(config, registry):
+    yield True, "python", platform.python_version()
+    from .media import ffmpeg_path, ffmpeg_version, pyav_versions
+
+    try:
+        path = ffmpeg_path()
+        version = ffmpeg_version()
+        yield not version.startswith("unavailable"), "ffmpeg", f"{version} at {path}"
+    except Exception as exc:
+        yield False, "ffmpeg", f"not found ({exc})"
+    try:
+        v = pyav_versions()
+        yield True, "PyAV (frame decoding)", f"{v['pyav']}, libavcodec {v['libavcodec']}"
+    except Exception as exc:
+        yield False, "PyAV (frame decoding)", str(exc)
+    try:
+        import torch
+
+        yield True, "torch", torch.__version__
+        if torch.cuda.is_available():
+            names = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
+            yield True, "GPU", f"{len(names)}: {', '.join(names)}"
+        else:
+            yield True, "GPU", "none (models run on CPU)"
+    except Exception as exc:
+        yield False, "torch", f"not importable ({exc})"
+    try:
+        import transformers
+
+        yield True, "transformers", transformers.__version__
+    except Exception as exc:
+        yield False, "transformers", f"not importable ({exc})"
+    yield True, "cache", str(config.cache_dir)
+    yield True, "plugins loaded", ", ".join(registry.loaded) or "(none)"
+    for problem in registry.problems:
+        yield False, f"plugin {problem.plugin}", f"failed at {problem.stage}: {problem.error}"
+    ready = sorted(n for n, c in registry.cards.items() if c.adapter in registry.adapters)
+    yield True, "models ready", f"{len(ready)} of {len(registry.cards)}"

@@ -1,0 +1,249 @@
+"""Probing and decoding with PyAV (in process: no ffmpeg/ffprobe spawn per clip).
+
+Frame sampling decodes the least that yields the exact frames. A demux pass (no decoding) lists every
+packet's presentation time and keyframe flag; targets are chosen on that exact frame list; each target is
+reached by seeking to its preceding keyframe only when the decoder is not already between that keyframe and
+the target, then decoding forward. Frames are converted to RGB and resized in one swscale call on uint8.
+
+Stream choice for files with several video or audio streams: the first stream of that kind in file order
+(index order), unless an explicit stream index is given. ffmpeg's CLI picks the highest resolution and
+torchcodec asks libavformat for its "best" stream, so tools disagree; file order is what the file's author
+put first and is stable across FFmpeg versions.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .errors import DecodeFailed, MediaEmpty, MediaMissing, NoAudioStream, NoVideoStream, NotMedia
+
+
+@dataclass(frozen=True)
+class StreamInfo:
+    index: int
+    kind: str  # "video" | "audio" | other
+    codec: str
+    width: int = 0
+    height: int = 0
+    rate: float = 0.0  # fps for video, sample rate for audio
+    channels: int = 0
+
+
+@dataclass
+class MediaInfo:
+    path: str
+    container: str
+    duration: float | None  # seconds; None when the container does not say
+    streams: list[StreamInfo] = field(default_factory=list)
+
+    def first(self, kind: str, index: int | None = None) -> StreamInfo | None:
+        matches = [s for s in self.streams if s.kind == kind]
+        if index is not None:
+            matches = [s for s in matches if s.index == index]
+        return matches[0] if matches else None
+
+    @property
+    def has_audio(self) -> bool:
+        return self.first("audio") is not None
+
+    @property
+    def has_video(self) -> bool:
+        return self.first("video") is not None
+
+
+def _open(path: Path):
+    import av
+
+    path = Path(path)
+    if not path.exists():
+        raise MediaMissing(path, "file does not exist")
+    if path.is_dir():
+        raise NotMedia(path, "is a directory, not a media file")
+    if path.stat().st_size == 0:
+        raise MediaEmpty(path, "file is empty (0 bytes)")
+    try:
+        return av.open(str(path), metadata_errors="ignore")
+    except av.error.FFmpegError as exc:
+        raise NotMedia(path, f"not a media file FFmpeg can read ({exc.strerror or exc})") from None
+
+
+def probe(path: Path) -> MediaInfo:
+    with _open(path) as container:
+        return _describe(path, container)
+
+
+def _describe(path, container) -> MediaInfo:
+    streams = []
+    for s in container.streams:
+        ctx = s.codec_context
+        if s.type == "video":
+            rate = float(s.average_rate or s.guessed_rate or 0)
+            streams.append(StreamInfo(s.index, "video", ctx.name, ctx.width, ctx.height, rate))
+        elif s.type == "audio":
+            streams.append(StreamInfo(s.index, "audio", ctx.name, rate=float(ctx.sample_rate or 0),
+                                      channels=ctx.channels))
+        else:
+            streams.append(StreamInfo(s.index, s.type, ctx.name if ctx else "?"))
+    duration = container.duration / 1_000_000 if container.duration else None
+    return MediaInfo(str(path), container.format.name, duration, streams)
+
+
+@dataclass
+class FramePlan:
+    """Exact presentation times of every frame of a stream and where its keyframes are."""
+
+    times: list[float]  # sorted seconds
+    pts: list[int]  # same order as times
+    keyframe_pts: list[int]  # sorted
+
+
+def _frame_plan(container, stream) -> FramePlan:
+    """Demux (without decoding) to list every frame's pts and the keyframes; works with no duration."""
+    pts, keys = [], []
+    for packet in container.demux(stream):
+        if packet.pts is None or packet.size == 0:
+            continue
+        pts.append(packet.pts)
+        if packet.is_keyframe:
+            keys.append(packet.pts)
+    pts.sort()
+    keys.sort()
+    tb = float(stream.time_base)
+    return FramePlan([p * tb for p in pts], pts, keys)
+
+
+def uniform_targets(times: list[float], n: int) -> list[int]:
+    """Indices of n frames spread uniformly in time from the first to the last frame (inclusive)."""
+    count = len(times)
+    if count == 0 or n <= 0:
+        return []
+    if n == 1:
+        return [count // 2]
+    start, end = times[0], times[-1]
+    picked = []
+    for i in range(n):
+        t = start + (end - start) * i / (n - 1)
+        j = bisect.bisect_left(times, t)
+        if j > 0 and (j == count or abs(times[j - 1] - t) <= abs(times[j] - t)):
+            j -= 1
+        picked.append(j)
+    return picked  # may repeat an index when n exceeds the frame count: exactly n frames still come back
+
+
+def fps_targets(times: list[float], fps: float, max_frames: int) -> list[int]:
+    """Indices at a fixed rate over the whole clip; spread uniformly when that exceeds max_frames."""
+    if not times:
+        return []
+    span = times[-1] - times[0]
+    n = max(1, int(math.floor(span * fps)) + 1)
+    return uniform_targets(times, min(n, max_frames) if max_frames else n)
+
+
+def fit_size(width: int, height: int, max_side: int | None, max_pixels: int | None = None,
+             multiple: int = 2) -> tuple[int, int]:
+    """Largest size within the bounds that keeps the aspect ratio (never upscales)."""
+    scale = 1.0
+    if max_side and max(width, height) > max_side:
+        scale = min(scale, max_side / max(width, height))
+    if max_pixels and width * height * scale * scale > max_pixels:
+        scale = min(scale, math.sqrt(max_pixels / (width * height)))
+    w = max(multiple, int(width * scale) // multiple * multiple)
+    h = max(multiple, int(height * scale) // multiple * multiple)
+    return w, h
+
+
+def decode_frames(path: Path, n_frames: int | None = None, fps: float | None = None, max_frames: int = 0,
+                  max_side: int | None = None, max_pixels: int | None = None,
+                  stream_index: int | None = None) -> tuple[np.ndarray, np.ndarray, dict]:
+    """Return (frames[N,H,W,3] uint8 RGB, timestamps[N] seconds, info) for uniform or fixed-rate sampling."""
+    import av
+
+    with _open(path) as container:
+        video = _pick(container, "video", stream_index)
+        if video is None:
+            raise NoVideoStream(path, "has no video stream" if stream_index is None
+                                else f"has no video stream with index {stream_index}")
+        video.thread_type = "AUTO"
+        try:
+            plan = _frame_plan(container, video)
+        except av.error.FFmpegError as exc:
+            raise DecodeFailed(path, f"cannot read video packets ({exc})") from None
+        if not plan.times:
+            raise DecodeFailed(path, "video stream holds no frames")
+        targets = fps_targets(plan.times, fps, max_frames) if fps else uniform_targets(plan.times, n_frames or 8)
+        width, height = fit_size(video.codec_context.width, video.codec_context.height, max_side, max_pixels)
+        wanted = sorted(set(targets))
+        got = _decode_exact(container, video, plan, wanted, width, height, path)
+        frames = np.stack([got[i] for i in targets])
+        stamps = np.array([plan.times[i] for i in targets], dtype=np.float64)
+        info = {"stream": video.index, "source_frames": len(plan.times), "width": width, "height": height,
+                "source_width": video.codec_context.width, "source_height": video.codec_context.height,
+                "duration": plan.times[-1] - plan.times[0]}
+        return frames, stamps, info
+
+
+def _pick(container, kind: str, index: int | None):
+    streams = container.streams.video if kind == "video" else container.streams.audio
+    if index is not None:
+        streams = [s for s in streams if s.index == index]
+    return streams[0] if streams else None
+
+
+def _decode_exact(container, stream, plan: FramePlan, wanted: list[int], width: int, height: int,
+                  path) -> dict[int, np.ndarray]:
+    import av
+
+    out: dict[int, np.ndarray] = {}
+    position = None  # pts of the last frame the decoder produced; None = must seek
+    frames = None
+    for idx in wanted:
+        target = plan.pts[idx]
+        k = bisect.bisect_right(plan.keyframe_pts, target) - 1
+        key = plan.keyframe_pts[k] if k >= 0 else plan.pts[0]
+        if position is None or position >= target or position < key:
+            # The decoder is not between the target's keyframe and the target: jump to the keyframe.
+            container.seek(key, stream=stream, backward=True, any_frame=False)
+            frames = container.decode(stream)
+        try:
+            while True:
+                frame = next(frames)
+                if frame.pts is None:
+                    continue
+                position = frame.pts
+                if frame.pts >= target:
+                    break
+        except StopIteration:
+            raise DecodeFailed(path, f"stream ended before frame at {plan.times[idx]:.3f}s") from None
+        except av.error.FFmpegError as exc:
+            raise DecodeFailed(path, f"undecodable video stream ({exc})") from None
+        out[idx] = frame.to_ndarray(format="rgb24", width=width, height=height,
+                                    interpolation="BILINEAR")
+    return out
+
+
+def decode_audio(path: Path, rate: int = 16000, stream_index: int | None = None) -> np.ndarray:
+    """The whole audio stream as mono float32 at `rate`. Raises NoAudioStream when there is none."""
+    import av
+
+    with _open(path) as container:
+        audio = _pick(container, "audio", stream_index)
+        if audio is None:
+            raise NoAudioStream(path, "has no audio stream")
+        resampler = av.AudioResampler(format="flt", layout="mono", rate=rate)
+        chunks = []
+        try:
+            for frame in container.decode(audio):
+                for out in resampler.resample(frame):
+                    chunks.append(out.to_ndarray().reshape(-1))
+            for out in resampler.resample(None):
+                chunks.append(out.to_ndarray().reshape(-1))
+        except av.error.FFmpegError as exc:
+            raise DecodeFailed(path, f"undecodable audio stream ({exc})") from None
+        if not chunks:
+            return np.zeros(0, dtype=np.float32)
+        return np.concatenate(chunks).astype(np.float32, copy=False)

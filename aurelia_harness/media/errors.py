@@ -1,0 +1,42 @@
+"""Typed media errors. Each carries the path and a one-line reason meant for a person."""
+
+from __future__ import annotations
+
+
+class MediaError(Exception):
+    """Base of every media failure; the runner turns it into a per-sample error record."""
+
+    kind = "media_error"
+
+    def __init__(self, path, reason: str):
+        self.path = str(path)
+        self.reason = reason
+        super().__init__(f"{self.path}: {reason}")
+
+
+class MediaMissing(MediaError):
+    kind = "media_missing"
+
+
+class MediaEmpty(MediaError):
+    kind = "media_empty"
+
+
+class NotMedia(MediaError):
+    kind = "not_media"
+
+
+class NoVideoStream(MediaError):
+    kind = "no_video_stream"
+
+
+class NoAudioStream(MediaError):
+    kind = "no_audio_stream"
+
+
+class DecodeFailed(MediaError):
+    kind = "decode_failed"
+
+
+class DecodeTimeout(MediaError):
+    kind = "decode_timeout"

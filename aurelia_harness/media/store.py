@@ -1,0 +1,196 @@
+"""Decoded clips, cached on disk so that a clip decodes once for every model, strategy and rerun.
+
+Cache key: the file's content hash + every decode parameter + the decoder's and FFmpeg's versions (RGB
+output differs between FFmpeg versions). Entries are written to a temporary file and renamed into place,
+so concurrent writers race harmlessly and a crash mid-write leaves no half entry behind; an unreadable
+entry counts as a miss and is rewritten.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import hashlib
+import io
+import json
+import os
+import tempfile
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from . import decode
+from .errors import DecodeTimeout, MediaError, NoAudioStream
+from .ffmpeg_bin import pyav_versions
+
+
+@dataclass(frozen=True)
+class VideoSpec:
+    """How to sample a video: N uniform frames, or a rate with a cap; frames bounded in size."""
+
+    n_frames: int | None = 8
+    fps: float | None = None
+    max_frames: int = 0
+    max_side: int | None = 448
+    max_pixels: int | None = None
+    stream: int | None = None
+
+    def to_json(self) -> dict:
+        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+
+
+@dataclass
+class VideoClip:
+    frames: np.ndarray  # (N, H, W, 3) uint8 RGB
+    timestamps: np.ndarray  # (N,) seconds, the frames' true presentation times
+    info: dict = field(default_factory=dict)
+
+    @property
+    def sampled_fps(self) -> float:
+        """Frames per second of the sampled sequence (what a model's temporal encoding should assume)."""
+        if len(self.timestamps) < 2:
+            return 1.0
+        span = float(self.timestamps[-1] - self.timestamps[0])
+        return (len(self.timestamps) - 1) / span if span > 0 else 1.0
+
+
+@dataclass
+class AudioClip:
+    samples: np.ndarray  # (S,) float32 mono
+    rate: int
+
+    @property
+    def seconds(self) -> float:
+        return len(self.samples) / self.rate
+
+
+_hash_memo: dict[tuple, str] = {}
+_hash_lock = threading.Lock()
+
+
+def content_hash(path: Path) -> str:
+    """blake2b of the file's bytes, memoised per (path, size, mtime) for this process."""
+    path = Path(path)
+    st = path.stat()
+    memo_key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
+    with _hash_lock:
+        if memo_key in _hash_memo:
+            return _hash_memo[memo_key]
+    digest = hashlib.blake2b(digest_size=16)
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    value = digest.hexdigest()
+    with _hash_lock:
+        _hash_memo[memo_key] = value
+    return value
+
+
+class MediaStore:
+    """Decodes media with a timeout, through an on-disk cache (None = no cache)."""
+
+    def __init__(self, cache_dir: Path | None, timeout: float = 120.0):
+        self.cache_dir = Path(cache_dir) if cache_dir else None
+        self.timeout = timeout
+        self._versions = json.dumps(pyav_versions(), sort_keys=True)
+        self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="decode")
+        self.hits = 0
+        self.misses = 0
+
+    # -- public ------------------------------------------------------------------------------------
+    def video(self, path: Path, spec: VideoSpec = VideoSpec()) -> VideoClip:
+        key = self._key(path, "video", spec.to_json())
+        cached = self._load(key)
+        if cached is not None:
+            return VideoClip(cached["frames"], cached["timestamps"], cached["info"])
+        frames, stamps, info = self._run(path, decode.decode_frames, path, n_frames=spec.n_frames, fps=spec.fps,
+                                         max_frames=spec.max_frames, max_side=spec.max_side,
+                                         max_pixels=spec.max_pixels, stream_index=spec.stream)
+        self._save(key, {"frames": frames, "timestamps": stamps}, info)
+        return VideoClip(frames, stamps, info)
+
+    def audio(self, path: Path, rate: int = 16000, stream: int | None = None) -> AudioClip:
+        """The file's audio track; raises NoAudioStream when it has none (callers decide if that is fine)."""
+        key = self._key(path, "audio", {"rate": rate, "stream": stream})
+        cached = self._load(key)
+        if cached is not None:
+            if cached["info"].get("no_audio"):
+                raise NoAudioStream(path, "has no audio stream")
+            return AudioClip(cached["samples"], rate)
+        try:
+            samples = self._run(path, decode.decode_audio, path, rate=rate, stream_index=stream)
+        except NoAudioStream:
+            self._save(key, {"samples": np.zeros(0, np.float32)}, {"no_audio": True})
+            raise
+        self._save(key, {"samples": samples}, {})
+        return AudioClip(samples, rate)
+
+    def audio_or_none(self, path: Path, rate: int = 16000, stream: int | None = None) -> AudioClip | None:
+        try:
+            return self.audio(path, rate, stream)
+        except NoAudioStream:
+            return None
+
+    def probe(self, path: Path) -> decode.MediaInfo:
+        return self._run(path, decode.probe, path)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    # -- internals ---------------------------------------------------------------------------------
+    def _run(self, path, fn, *args, **kwargs):
+        future = self._pool.submit(fn, *args, **kwargs)
+        try:
+            return future.result(timeout=self.timeout)
+        except concurrent.futures.TimeoutError:
+            # The worker thread cannot be killed; it is abandoned and the sample fails cleanly.
+            raise DecodeTimeout(path, f"decoding took longer than {self.timeout:.0f}s") from None
+        except MediaError:
+            raise
+        except Exception as exc:  # any other decoder failure is still a media problem of this file
+            raise decode.DecodeFailed(path, f"{type(exc).__name__}: {exc}") from None
+
+    def _key(self, path: Path, what: str, params: dict) -> str | None:
+        if self.cache_dir is None:
+            return None
+        decode._open(path).close()  # missing / empty / not-media files fail here with a typed error
+        material = json.dumps([content_hash(path), what, params, self._versions], sort_keys=True)
+        return hashlib.sha256(material.encode()).hexdigest()
+
+    def _entry(self, key: str) -> Path:
+        return self.cache_dir / key[:2] / f"{key}.npyz"
+
+    def _load(self, key: str | None):
+        if key is None:
+            return None
+        entry = self._entry(key)
+        try:
+            with open(entry, "rb") as fh:
+                header = json.loads(fh.readline())
+                arrays = {name: np.load(fh, allow_pickle=False) for name in header["arrays"]}
+        except FileNotFoundError:
+            self.misses += 1
+            return None
+        except Exception:  # damaged entry: treat as a miss; the next save replaces it
+            self.misses += 1
+            return None
+        self.hits += 1
+        return {**arrays, "info": header["info"]}
+
+    def _save(self, key: str | None, arrays: dict, info: dict) -> None:
+        if key is None:
+            return
+        entry = self._entry(key)
+        entry.parent.mkdir(parents=True, exist_ok=True)
+        buf = io.BytesIO()
+        buf.write((json.dumps({"arrays": list(arrays), "info": info}) + "\n").encode())
+        for value in arrays.values():
+            np.save(buf, value, allow_pickle=False)
+        fd, tmp = tempfile.mkstemp(dir=entry.parent, prefix=".tmp-")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(buf.getbuffer())
+            os.replace(tmp, entry)
+        except OSError:
+            Path(tmp).unlink(missing_ok=True)  # a full disk costs a cache entry, not the run

@@ -1,0 +1,153 @@
+"""The model-adapter contract and the async front the runner puts before each loaded adapter.
+
+An adapter is built from a card, loads lazily, takes a LIST of requests (so it may batch) and returns one
+Reply per request, and releases its memory on close. It alone knows its model family's processor, chat
+template, frame budget and whether a video's soundtrack is fed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import time
+from dataclasses import dataclass
+
+from .cards import ModelCard
+from .errors import describe_exception
+from .media import MediaStore
+from .types import AudioPart, ImagePart, Reply, Request, VideoPart
+
+
+@dataclass(frozen=True)
+class Accepts:
+    """What a model can take in one request."""
+
+    video: bool = True
+    audio: bool = True
+    image: bool = True
+    audio_in_video: bool = True  # feeds a video's own soundtrack
+    max_audio_items: int = 8
+    max_video_items: int = 1
+    max_frames: int = 32
+
+
+class RequestRefused(Exception):
+    """The model cannot take this request (e.g. two videos for a one-video model)."""
+
+    kind = "request_refused"
+
+
+class ModelAdapter:
+    """Base class. Subclasses set `accepts`, implement `load`, `generate_batch`, and may override `close`."""
+
+    accepts = Accepts()
+
+    def __init__(self, card: ModelCard, media: MediaStore, device: str | None = None):
+        self.card = card
+        self.media = media
+        self.device = device
+        self.loaded = False
+
+    def load(self) -> None:
+        self.loaded = True
+
+    def check(self, request: Request) -> None:
+        """Refuse, with a reason, a request carrying what this model cannot take."""
+        parts = request.media_parts()
+        videos = [p for p in parts if isinstance(p, VideoPart)]
+        audios = [p for p in parts if isinstance(p, AudioPart)]
+        images = [p for p in parts if isinstance(p, ImagePart)]
+        a = self.accepts
+        if videos and not a.video:
+            raise RequestRefused(f"{self.card.name} takes no video")
+        if audios and not a.audio:
+            raise RequestRefused(f"{self.card.name} takes no audio")
+        if images and not a.image:
+            raise RequestRefused(f"{self.card.name} takes no images")
+        if len(videos) > a.max_video_items:
+            raise RequestRefused(f"{self.card.name} takes at most {a.max_video_items} video(s), got {len(videos)}")
+        if len(audios) > a.max_audio_items:
+            raise RequestRefused(f"{self.card.name} takes at most {a.max_audio_items} audio clip(s), got {len(audios)}")
+
+    def generate(self, requests: list[Request]) -> list[Reply]:
+        """Run a batch. A request that fails on its own becomes a Reply with `error`; the rest still run."""
+        ok, replies = [], [None] * len(requests)
+        for i, request in enumerate(requests):
+            try:
+                self.check(request)
+                ok.append(i)
+            except Exception as exc:
+                replies[i] = Reply("", error=_err(exc))
+        if ok:
+            try:
+                batch = self.generate_batch([requests[i] for i in ok])
+            except Exception:
+                # one bad request must not fail its neighbours: retry them one by one
+                batch = []
+                for i in ok:
+                    try:
+                        batch.extend(self.generate_batch([requests[i]]))
+                    except Exception as exc:
+                        batch.append(Reply("", error=_err(exc)))
+            for i, reply in zip(ok, batch):
+                replies[i] = reply
+        return replies
+
+    def generate_batch(self, requests: list[Request]) -> list[Reply]:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def close(self) -> None:
+        self.loaded = False
+        gc.collect()
+        try:
+            import torch
+
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
+        except ImportError:  # pragma: no cover
+            pass
+
+
+def _err(exc: BaseException) -> str:
+    info = describe_exception(exc)
+    return f"{info['type']}: {info['message']}"
+
+
+class ModelHandle:
+    """Async front of one loaded adapter: requests that arrive together are handed over as one batch, and
+    the adapter runs in a worker thread so the event loop keeps other samples moving."""
+
+    def __init__(self, adapter: ModelAdapter, batch_size: int = 4, role: str = "target"):
+        self.adapter = adapter
+        self.batch_size = max(1, batch_size)
+        self.role = role
+        self.name = adapter.card.name
+        self._queue: list[tuple[Request, asyncio.Future]] = []
+        self._worker: asyncio.Task | None = None
+        self._lock = asyncio.Lock()
+
+    async def generate(self, request: Request) -> Reply:
+        future = asyncio.get_running_loop().create_future()
+        self._queue.append((request, future))
+        if self._worker is None or self._worker.done():
+            self._worker = asyncio.create_task(self._drain())
+        return await future
+
+    async def _drain(self) -> None:
+        await asyncio.sleep(0)  # let every sample that is ready queue its request first
+        while self._queue:
+            batch, self._queue = self._queue[:self.batch_size], self._queue[self.batch_size:]
+            start = time.perf_counter()
+            try:
+                replies = await asyncio.to_thread(self.adapter.generate, [r for r, _ in batch])
+            except BaseException as exc:  # the adapter itself broke: every waiting sample gets the error
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(exc if isinstance(exc, Exception) else RuntimeError(str(exc)))
+                continue
+            elapsed = time.perf_counter() - start
+            for (_, future), reply in zip(batch, replies):
+                if not reply.seconds:
+                    reply.seconds = elapsed / len(batch)
+                if not future.done():
+                    future.set_result(reply)

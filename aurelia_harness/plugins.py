@@ -1,0 +1,175 @@
+"""Plugin discovery and the registry of what plugins registered.
+
+Sources, in order: installed distributions' entry points in the group `avharness` (the first-party
+plugins register there too), then `--plugin` values and harness.toml's `[plugins] load` list (a module
+name, a .py file, or a package folder). A plugin that fails to import or to register is recorded with its
+exception; everything else keeps working.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata
+import importlib.util
+import sys
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pluggy
+
+from . import hookspecs
+from .cards import ModelCard, load_card
+from .errors import UnknownName
+
+ENTRY_POINT_GROUP = "avharness"
+
+
+@dataclass
+class PluginProblem:
+    plugin: str
+    stage: str  # "import" | hook name
+    error: str
+    detail: str = ""
+
+
+@dataclass
+class Registry:
+    adapters: dict = field(default_factory=dict)
+    cards: dict = field(default_factory=dict)
+    tasks: dict = field(default_factory=dict)
+    strategies: dict = field(default_factory=dict)
+    loaded: list = field(default_factory=list)  # plugin names that imported and registered
+    problems: list = field(default_factory=list)
+    origin: dict = field(default_factory=dict)  # ("task", name) -> plugin name
+
+    def adapter(self, name: str):
+        if name not in self.adapters:
+            raise UnknownName("model adapter", name, list(self.adapters))
+        return self.adapters[name]
+
+    def card(self, name: str) -> ModelCard:
+        if name not in self.cards:
+            raise UnknownName("model", name, list(self.cards))
+        return self.cards[name]
+
+    def task(self, name: str):
+        if name not in self.tasks:
+            raise UnknownName("task", name, list(self.tasks) + sorted(self.task_groups()))
+        return self.tasks[name]
+
+    def strategy(self, name: str):
+        if name not in self.strategies:
+            raise UnknownName("strategy", name, list(self.strategies))
+        return self.strategies[name]
+
+    def task_groups(self) -> dict[str, list[str]]:
+        """Names that stand for several tasks, e.g. 'avsynth' for every avsynth-* task."""
+        groups: dict[str, list[str]] = {}
+        for name, task in self.tasks.items():
+            for group in getattr(task, "groups", ()):
+                groups.setdefault(group, []).append(name)
+        return {g: sorted(v) for g, v in groups.items()}
+
+
+def _make_manager() -> pluggy.PluginManager:
+    pm = pluggy.PluginManager("avharness")
+    pm.add_hookspecs(hookspecs)
+    return pm
+
+
+def _import_path(spec: str):
+    """Import a plugin given as a module name, a .py file or a package folder."""
+    path = Path(spec)
+    if path.suffix == ".py" or path.is_dir() or path.exists():
+        path = path.resolve()
+        if path.is_dir():
+            init = path / "__init__.py"
+            name = f"avharness_local_{path.name}"
+            module_spec = importlib.util.spec_from_file_location(name, init, submodule_search_locations=[str(path)])
+        else:
+            name = f"avharness_local_{path.stem}"
+            module_spec = importlib.util.spec_from_file_location(name, path)
+        if module_spec is None or module_spec.loader is None:
+            raise ImportError(f"cannot load a plugin from {path}")
+        module = importlib.util.module_from_spec(module_spec)
+        sys.modules[name] = module
+        module_spec.loader.exec_module(module)
+        return module
+    return importlib.import_module(spec)
+
+
+def _short(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"
+
+
+def discover(extra: list[str] | tuple[str, ...] = (), entry_points: bool = True,
+             modules: list | tuple = ()) -> Registry:
+    """Load plugins and collect what they register. `modules` are already-imported plugin objects
+    (tests register plugins this way, as simonw/llm's tests do)."""
+    registry = Registry()
+    candidates: list[tuple[str, object]] = []
+    if entry_points:
+        for ep in sorted(importlib.metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
+            try:
+                candidates.append((ep.name, ep.load()))
+            except Exception as exc:  # a broken third-party plugin must not take the harness down
+                registry.problems.append(PluginProblem(ep.name, "import", _short(exc), traceback.format_exc()))
+    for spec in extra:
+        try:
+            candidates.append((str(spec), _import_path(str(spec))))
+        except Exception as exc:
+            registry.problems.append(PluginProblem(str(spec), "import", _short(exc), traceback.format_exc()))
+    for i, module in enumerate(modules):
+        candidates.append((getattr(module, "__name__", f"plugin{i}"), module))
+
+    pm = _make_manager()
+    for name, module in candidates:
+        if pm.is_registered(module):
+            continue
+        try:
+            pm.register(module, name=name)
+        except Exception as exc:
+            registry.problems.append(PluginProblem(name, "register", _short(exc)))
+            continue
+        ok = _collect(pm, name, module, registry)
+        if ok:
+            registry.loaded.append(name)
+    return registry
+
+
+def _collect(pm: pluggy.PluginManager, name: str, module, registry: Registry) -> bool:
+    """Call each hook of one plugin on its own, so one failing hook is reported and the rest still count."""
+
+    def reg_adapter(adapter_name, cls):
+        registry.adapters[adapter_name] = cls
+        registry.origin[("adapter", adapter_name)] = name
+
+    def reg_card(card):
+        if not isinstance(card, ModelCard):
+            card = load_card(Path(card))
+        registry.cards[card.name] = card
+        registry.origin[("model", card.name)] = name
+
+    def reg_task(task):
+        registry.tasks[task.name] = task
+        registry.origin[("task", task.name)] = name
+
+    def reg_strategy(strategy_name, cls):
+        registry.strategies[strategy_name] = cls
+        registry.origin[("strategy", strategy_name)] = name
+
+    ok = True
+    hooks = [("register_model_adapters", reg_adapter), ("register_model_cards", reg_card),
+             ("register_tasks", reg_task), ("register_strategies", reg_strategy)]
+    for hook_name, register in hooks:
+        caller = getattr(pm.hook, hook_name)
+        for impl in caller.get_hookimpls():
+            if impl.plugin is not module:
+                continue
+            try:
+                impl.function(register=register)
+            except Exception as exc:
+                ok = False
+                registry.problems.append(PluginProblem(name, hook_name, _short(exc), traceback.format_exc()))
+    return ok

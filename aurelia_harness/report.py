@@ -1,0 +1,139 @@
+"""results.json and summary.md from the journal's records.
+
+Per model x task x strategy: n, the metric (errors and unparseable answers count as wrong / 0) with a 95%
+interval (Wilson for right/wrong metrics, normal approximation for graded ones), errors, unparseable
+answers and mean latency; plus the run's config, seed, harness commit and library versions.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import tempfile
+from collections import defaultdict
+from pathlib import Path
+
+from . import __version__, scoring
+from .config import PROJECT_ROOT
+from .types import SCHEMA_VERSION, Record
+
+
+def versions() -> dict:
+    out = {"python": platform.python_version(), "avharness": __version__}
+    for name in ("torch", "transformers", "numpy"):
+        try:
+            out[name] = __import__(name).__version__
+        except Exception:  # pragma: no cover - reported as absent
+            out[name] = None
+    from .media import ffmpeg_path, ffmpeg_version, pyav_versions
+
+    out["ffmpeg"] = ffmpeg_version()
+    out["ffmpeg_path"] = ffmpeg_path()
+    out.update(pyav_versions())
+    return out
+
+
+def git_commit() -> str | None:
+    try:
+        out = subprocess.run(["git", "-C", str(PROJECT_ROOT), "rev-parse", "HEAD"], capture_output=True,
+                             text=True, timeout=5)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if out.returncode != 0:
+        return None
+    dirty = subprocess.run(["git", "-C", str(PROJECT_ROOT), "status", "--porcelain", "--untracked-files=no"],
+                           capture_output=True, text=True, timeout=5).stdout.strip()
+    return out.stdout.strip() + ("-dirty" if dirty else "")
+
+
+def aggregate(records: list[Record], graded_tasks: set[str]) -> list[dict]:
+    groups: dict[tuple, list[Record]] = defaultdict(list)
+    for r in records:
+        groups[(r.model, r.task, r.strategy)].append(r)
+    rows = []
+    for (model, task, strategy), recs in sorted(groups.items()):
+        values = [0.0 if r.error or r.score is None else float(r.score) for r in recs]
+        n = len(values)
+        mean = sum(values) / n if n else 0.0
+        graded = task in graded_tasks
+        lo, hi = scoring.mean_interval(values) if graded else scoring.wilson_interval(sum(values), n)
+        latencies = [r.seconds for r in recs if not r.error]
+        by_cat: dict[str, list[float]] = defaultdict(list)
+        for r, v in zip(recs, values):
+            if r.category:
+                by_cat[r.category].append(v)
+        error_kinds: dict[str, int] = defaultdict(int)
+        for r in recs:
+            if r.error:
+                error_kinds[r.error.get("type", "error")] += 1
+        rows.append({
+            "model": model, "task": task, "strategy": strategy, "n": n,
+            "metric": "mean_score" if graded else "accuracy", "value": mean, "ci95": [lo, hi],
+            "errors": sum(1 for r in recs if r.error), "error_types": dict(error_kinds),
+            "unparseable": sum(1 for r in recs if r.unparseable and not r.error),
+            "mean_seconds": sum(latencies) / len(latencies) if latencies else None,
+            "by_category": {c: {"n": len(v), "value": sum(v) / len(v)} for c, v in sorted(by_cat.items())},
+            "model_hash": recs[0].model_hash, "strategy_hash": recs[0].strategy_hash,
+        })
+    return rows
+
+
+def write(config, plan, records: list[Record], model_problems: list, registry, elapsed: float = 0.0) -> dict:
+    graded = {t.name for t in registry.tasks.values() if getattr(t, "graded", False)}
+    rows = aggregate(records, graded)
+    cards = {name: registry.cards[name] for name in {r["model"] for r in rows} if name in registry.cards}
+    results = {
+        "schema_version": SCHEMA_VERSION,
+        "results": rows,
+        "pipeline_checks": sorted(n for n, c in cards.items() if c.pipeline_check),
+        "model_problems": model_problems,
+        "skipped_models": plan.skipped_models,
+        "data_problems": [str(p) for p in plan.problems],
+        "run": {"config": config.to_json(), "seed": config.seed, "commit": git_commit(),
+                "versions": versions(), "seconds": round(elapsed, 3)},
+    }
+    out = Path(config.output)
+    _atomic_write(out / "results.json", json.dumps(results, indent=2, default=str) + "\n")
+    _atomic_write(out / "summary.md", summary_markdown(results, cards))
+    return results
+
+
+def _fmt(value: float | None, pct: bool = True) -> str:
+    if value is None:
+        return "-"
+    return f"{100 * value:.1f}" if pct else f"{value:.2f}"
+
+
+def summary_markdown(results: dict, cards: dict | None = None) -> str:
+    lines = ["# avharness summary", "",
+             "| model | task | strategy | n | metric | score | 95% CI | errors | unparseable | s/sample |",
+             "|---|---|---|---:|---|---:|---|---:|---:|---:|"]
+    for r in results["results"]:
+        lo, hi = r["ci95"]
+        lines.append(f"| {r['model']} | {r['task']} | {r['strategy']} | {r['n']} | {r['metric']} | "
+                     f"{_fmt(r['value'])} | {_fmt(lo)}-{_fmt(hi)} | {r['errors']} | {r['unparseable']} | "
+                     f"{_fmt(r['mean_seconds'], pct=False)} |")
+    notes = []
+    for name in results.get("pipeline_checks", []):
+        notes.append(f"- **{name} is a pipeline check, not a real model**: a real architecture with tiny "
+                     "random weights. Its scores show that the pipeline runs end to end, nothing about a model.")
+    for p in results.get("model_problems", []):
+        notes.append(f"- model {p['model']} could not load: {p['type']}: {p['message']}")
+    for line in results.get("skipped_models", []):
+        notes.append(f"- skipped {line}")
+    if results.get("data_problems"):
+        notes.append(f"- {len(results['data_problems'])} data problem(s) (lines skipped); see results.json")
+    if notes:
+        lines += ["", "Notes:", *notes]
+    lines += ["", "Scores are percentages; errors and unparseable answers count as wrong.", ""]
+    return "\n".join(lines)
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(text)
+    os.replace(tmp, path)

@@ -1,0 +1,202 @@
+"""Qwen2.5-Omni adapter (thinker only: text out).
+
+Feeds sampled video frames AND the video's own soundtrack (the processor interleaves audio and video
+tokens in 2-second chunks when `load_audio_from_video` is on), plus any separate audio clips and images,
+through the model's own processor and chat template. Frames are sampled and resized on uint8 by the
+harness's media layer (cached) to the card's frame and pixel budget before the processor sees them.
+
+`builtin:tiny-qwen2.5-omni` builds the same architecture from a shrunk config with random weights and an
+offline byte-level tokenizer: a pipeline check, not a model.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+
+from aurelia_harness import hookimpl
+from aurelia_harness.config import default_cache_dir
+from aurelia_harness.media import VideoSpec
+from aurelia_harness.models import Accepts, ModelAdapter
+from aurelia_harness.types import AudioPart, ImagePart, Reply, Request, TextPart, VideoPart
+
+TINY_ID = "builtin:tiny-qwen2.5-omni"
+TINY_VERSION = 1
+DEFAULT_SYSTEM = ("You are Qwen, a virtual human developed by the Qwen Team, Alibaba Group, capable of "
+                  "perceiving auditory and visual inputs, as well as generating text and speech.")
+SPECIAL_TOKENS = {"image_token": "<|IMAGE|>", "audio_token": "<|AUDIO|>", "video_token": "<|VIDEO|>",
+                  "vision_bos_token": "<|vision_bos|>", "vision_eos_token": "<|vision_eos|>",
+                  "audio_bos_token": "<|audio_bos|>", "audio_eos_token": "<|audio_eos|>"}
+
+
+def build_tiny(folder: Path) -> Path:
+    """Write a tiny random Qwen2.5-Omni (processor + weights) to folder, once; return the folder."""
+    from aurelia_harness.tiny import build_once, byte_vocab
+
+    with build_once(folder) as tmp:
+        if tmp is None:
+            return folder
+        import torch
+        from transformers import (Qwen2_5OmniConfig, Qwen2_5OmniForConditionalGeneration, Qwen2_5OmniProcessor,
+                                  Qwen2Tokenizer, Qwen2VLImageProcessor, Qwen2VLVideoProcessor,
+                                  WhisperFeatureExtractor)
+
+        vocab = byte_vocab(["<|endoftext|>", "<|im_start|>", "<|im_end|>", *SPECIAL_TOKENS.values()])
+        tokenizer = Qwen2Tokenizer(vocab=vocab, merges=[], unk_token=None, bos_token=None,
+                                   eos_token="<|im_end|>", pad_token="<|endoftext|>",
+                                   extra_special_tokens=dict(SPECIAL_TOKENS))
+        template = (Path(__file__).parent / "templates" / "qwen_omni_tiny.jinja").read_text()
+        processor = Qwen2_5OmniProcessor(image_processor=Qwen2VLImageProcessor(),
+                                         video_processor=Qwen2VLVideoProcessor(),
+                                         feature_extractor=WhisperFeatureExtractor(feature_size=128),
+                                         tokenizer=tokenizer, chat_template=template)
+        processor.save_pretrained(tmp)
+        ids = {k: vocab[v] for k, v in SPECIAL_TOKENS.items()}
+        thinker = dict(
+            audio_config=dict(num_mel_bins=128, encoder_layers=1, encoder_attention_heads=2, encoder_ffn_dim=32,
+                              d_model=16, output_dim=32),
+            vision_config=dict(depth=1, hidden_size=16, intermediate_size=32, num_heads=2, out_hidden_size=32,
+                               fullatt_block_indexes=[0]),
+            text_config=dict(vocab_size=len(vocab), hidden_size=32, intermediate_size=64, num_hidden_layers=1,
+                             num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=8192,
+                             rope_parameters={"rope_type": "default", "rope_theta": 1e6, "mrope_section": [2, 3, 3]},
+                             eos_token_id=vocab["<|im_end|>"], pad_token_id=vocab["<|endoftext|>"]),
+            audio_token_index=ids["audio_token"], image_token_index=ids["image_token"],
+            video_token_index=ids["video_token"], audio_start_token_id=ids["audio_bos_token"],
+            audio_end_token_id=ids["audio_eos_token"], vision_start_token_id=ids["vision_bos_token"])
+        # the talker is not built (no audio output) but its config is still validated: keep its ids in range
+        talker = dict(tts_text_start_token_id=1, tts_text_end_token_id=2, tts_text_pad_token_id=0,
+                      vision_start_token_id=3, vision_end_token_id=4, audio_start_token_id=5,
+                      audio_end_token_id=6)
+        config = Qwen2_5OmniConfig(thinker_config=thinker, talker_config=talker, enable_audio_output=False)
+        torch.manual_seed(0)
+        model = Qwen2_5OmniForConditionalGeneration(config).eval()
+        model.save_pretrained(tmp)
+        torch.save({}, tmp / "spk_dict.pt")  # from_pretrained insists on a speaker table; no voices here
+    return folder
+
+
+class QwenOmniAdapter(ModelAdapter):
+    accepts = Accepts(video=True, audio=True, image=True, audio_in_video=True, max_audio_items=8,
+                      max_video_items=1, max_frames=64)
+
+    def load(self) -> None:
+        import torch
+        from transformers import AutoProcessor, Qwen2_5OmniForConditionalGeneration
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()  # the harness shows its own progress
+        checkpoint = self.card.checkpoint
+        if checkpoint == TINY_ID:
+            checkpoint = str(build_tiny(default_cache_dir() / "models" / f"tiny-qwen2.5-omni-v{TINY_VERSION}"))
+        kwargs = {"revision": self.card.revision} if self.card.revision else {}
+        self.processor = AutoProcessor.from_pretrained(checkpoint, **kwargs)
+        dtype = getattr(torch, self.card.get("dtype", "bfloat16"))
+        load_kwargs = dict(kwargs, dtype=dtype, enable_audio_output=False)
+        if self.card.get("attn_implementation"):
+            load_kwargs["attn_implementation"] = self.card.get("attn_implementation")
+        device_map = self.card.get("device_map")
+        if device_map:
+            load_kwargs["device_map"] = device_map
+        model = Qwen2_5OmniForConditionalGeneration.from_pretrained(checkpoint, **load_kwargs)
+        if not device_map:
+            model = model.to(self.device or "cpu")
+        self.model = model.eval()
+        self.video_spec = VideoSpec(n_frames=int(self.card.get("media.frames", 16)),
+                                    max_pixels=int(self.card.get("media.max_pixels", 360 * 420)),
+                                    max_side=None)
+        self.audio_rate = int(self.card.get("media.audio_rate", 16000))
+        self.audio_in_video = bool(self.card.get("media.audio_in_video", True))
+        self.loaded = True
+
+    # -- request -> processor inputs -------------------------------------------------------------
+    def build_inputs(self, request: Request):
+        """Conversation, media arrays and notes for one request (the only model-specific step)."""
+        conversation, videos, fps, images = [], [], [], []
+        audio, audio_slots, notes = [], [], []
+        system = self.card.get("system_prompt", DEFAULT_SYSTEM)
+        if system and not any(m.role == "system" for m in request.messages):
+            conversation.append({"role": "system", "content": [{"type": "text", "text": system}]})
+        for message in request.messages:
+            content = []
+            for part in message.parts:
+                if isinstance(part, TextPart):
+                    content.append({"type": "text", "text": part.text})
+                elif isinstance(part, VideoPart):
+                    clip = self.media.video(part.path, self.video_spec)
+                    if len(clip.frames) % 2:  # the vision tower groups frames in pairs
+                        clip.frames = np.concatenate([clip.frames, clip.frames[-1:]])
+                    videos.append(clip.frames)
+                    fps.append(clip.sampled_fps)
+                    content.append({"type": "video"})
+                    if self.audio_in_video:
+                        track = self.media.audio_or_none(part.path, self.audio_rate)
+                        if track is None or len(track.samples) == 0:
+                            notes.append(f"{part.path.name} has no audio track: fed video only")
+                        else:
+                            audio.append(track.samples)
+                            audio_slots.append(len(videos) - 1)
+                elif isinstance(part, AudioPart):
+                    audio.append(self.media.audio(part.path, self.audio_rate).samples)
+                    audio_slots.append(None)
+                    content.append({"type": "audio"})
+                elif isinstance(part, ImagePart):
+                    from PIL import Image
+
+                    with Image.open(part.path) as img:
+                        images.append(np.asarray(img.convert("RGB")))
+                    content.append({"type": "image"})
+            conversation.append({"role": message.role, "content": content})
+        return conversation, videos, fps, images, audio, audio_slots, notes
+
+    def generate_batch(self, requests: list[Request]) -> list[Reply]:
+        return [self._generate_one(r) for r in requests]
+
+    def _generate_one(self, request: Request) -> Reply:
+        import torch
+
+        start = time.perf_counter()
+        conversation, videos, fps, images, audio, slots, notes = self.build_inputs(request)
+        text = self.processor.apply_chat_template(conversation, add_generation_prompt=True, tokenize=False)
+        from_video = any(s is not None for s in slots)
+        kwargs = {"text": [text], "return_tensors": "pt"}
+        if images:
+            kwargs["images"] = images
+        if videos:
+            max_pixels = self.video_spec.max_pixels
+            kwargs["videos"] = videos
+            kwargs["videos_kwargs"] = {"fps": fps[0], "do_sample_frames": False,
+                                       "size": {"shortest_edge": 4 * 28 * 28, "longest_edge": max_pixels}}
+        if audio:
+            kwargs["audio"] = audio
+        if from_video:
+            kwargs["load_audio_from_video"] = True
+            kwargs["audio_from_video_indices"] = slots
+        inputs = self.processor(**kwargs).to(self.model.device)
+        for key, value in inputs.items():  # match the model's dtype for float features
+            if torch.is_floating_point(value):
+                inputs[key] = value.to(self.model.dtype)
+        with torch.inference_mode():
+            out = self.model.thinker.generate(**inputs, use_audio_in_video=from_video,
+                                              max_new_tokens=self._budget(request), do_sample=False)
+        prompt_len = inputs["input_ids"].shape[1]
+        new = out[0, prompt_len:]
+        reply = self.processor.batch_decode(new[None], skip_special_tokens=True)[0]
+        return Reply(reply.strip(), input_tokens=int(prompt_len), output_tokens=int(new.numel()),
+                     seconds=time.perf_counter() - start, notes=notes)
+
+    def _budget(self, request: Request) -> int:
+        cap = self.card.get("generation.max_new_tokens_cap")
+        return min(request.max_new_tokens, int(cap)) if cap else request.max_new_tokens
+
+    def close(self) -> None:
+        self.model = None
+        self.processor = None
+        super().close()
+
+
+@hookimpl
+def register_model_adapters(register):
+    register("qwen-omni", QwenOmniAdapter)
