@@ -77,7 +77,7 @@ class ModelAdapter:
                 self.check(request)
                 ok.append(i)
             except Exception as exc:
-                replies[i] = Reply("", error=_err(exc))
+                replies[i] = _failed(exc)
         if ok:
             try:
                 batch = self.generate_batch([requests[i] for i in ok])
@@ -88,7 +88,7 @@ class ModelAdapter:
                     try:
                         batch.extend(self.generate_batch([requests[i]]))
                     except Exception as exc:
-                        batch.append(Reply("", error=_err(exc)))
+                        batch.append(_failed(exc))
             for i, reply in zip(ok, batch):
                 replies[i] = reply
         return replies
@@ -108,9 +108,9 @@ class ModelAdapter:
             pass
 
 
-def _err(exc: BaseException) -> str:
+def _failed(exc: BaseException) -> Reply:
     info = describe_exception(exc)
-    return f"{info['type']}: {info['message']}"
+    return Reply("", error=info["message"], error_kind=info["type"])
 
 
 class ModelHandle:

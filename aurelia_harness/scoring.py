@@ -162,7 +162,9 @@ def extract_choice(response: str, options: list[str] | tuple[str, ...]) -> Choic
         return Choice(tokens.pop(), "ok", "single letter token")
     if _REFUSAL.search(text):
         return Choice(None, "refusal", "refusal")
-    if len(tokens) > 1 or len(mentioned) > 1:
+    pairs = [m for m in re.finditer(r"(?<![A-Za-z])([A-Z])\s*(?:,|or|and|/|&)\s*([A-Z])(?![A-Za-z])", text)
+             if m.group(1) in valid and m.group(2) in valid]
+    if len(tokens) > 1 or len(mentioned) > 1 or pairs:
         return Choice(None, "multiple", "several candidates, no statement")
     return Choice(None, "none", "no answer found")
 

@@ -105,7 +105,9 @@ async def call(model, request: Request, outcome: Outcome, role: str) -> Reply:
         if note not in outcome.notes:
             outcome.notes.append(note)
     if reply.error:
-        raise ModelError(f"{getattr(model, 'name', role)}: {reply.error}")
+        error = ModelError(f"{getattr(model, 'name', role)}: {reply.error}")
+        error.kind = reply.error_kind or ModelError.kind
+        raise error
     return reply
 
 

@@ -108,6 +108,7 @@ class Reply:
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)  # e.g. "video has no audio track: fed video only"
     error: str | None = None  # a per-request failure the adapter caught (the strategy decides what to do)
+    error_kind: str | None = None  # its type, e.g. "not_media", kept so records say what went wrong
 
 
 # ---- scores and records --------------------------------------------------------------------------

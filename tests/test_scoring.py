@@ -1,0 +1,90 @@
+import pytest
+
+from aurelia_harness.scoring import (extract_choice, keyword_recall, match_short_answer, mean_interval,
+                                     normalize_answer, wilson_interval)
+
+ANIMALS = ["a dog barking", "a cat meowing", "a car horn", "rain falling"]
+SHAPES = ["A red square", "A blue circle", "The green triangle"]  # option texts that begin like letters
+CLIPS = ["Clip 1", "Clip 2", "Clip 3", "Clip 4"]
+SYNC = ["Yes, each click sounds when the square flashes", "No, the clicks fall between the flashes"]
+
+CASES = [
+    ("B", ANIMALS, "B"), ("(B)", ANIMALS, "B"), ("B.", ANIMALS, "B"), ("**B**", ANIMALS, "B"),
+    ("B) a cat meowing", ANIMALS, "B"), ("The answer is B) a cat meowing", ANIMALS, "B"),
+    ("Answer: b", ANIMALS, "B"), ("a cat meowing", ANIMALS, "B"), ("B. A cat is meowing in the video", ANIMALS, "B"),
+    ("（Ｂ）", ANIMALS, "B"), ("【D】", ANIMALS, "D"), ("答案是C", ANIMALS, "C"), ("选B", ANIMALS, "B"),
+    ("答案：D. rain falling", ANIMALS, "D"), ("I think it's (C).", ANIMALS, "C"), ("C is correct.", ANIMALS, "C"),
+    ("After careful analysis, I would choose option D.", ANIMALS, "D"), ("I'd go with C.", ANIMALS, "C"),
+    ("The best answer is: A", ANIMALS, "A"), ("The correct option is \"C\".", ANIMALS, "C"),
+    ("The video shows a cat. Final Answer: (B)", ANIMALS, "B"), ("The answer is a cat meowing.", ANIMALS, "B"),
+    ("Answer: B\nExplanation: option A is wrong since no dog appears.", ANIMALS, "B"),
+    ("Let's look at the options. A) a dog barking - no dog is visible. B) a cat meowing - there is a cat. "
+     "C) a car horn - no. D) no rain. So the answer is B.", ANIMALS, "B"),
+    ("Option A is wrong because there is no dog. Option C is wrong too. The correct answer is D.", ANIMALS, "D"),
+    ("Initially I thought A, but the answer is actually C.", ANIMALS, "C"),
+    ("A is incorrect; B is correct.", ANIMALS, "B"), ("<think>maybe A</think>B", ANIMALS, "B"),
+    # an option text that opens with a capital letter or the article "A"
+    ("A blue circle", SHAPES, "B"), ("The answer is A blue circle.", SHAPES, "B"), ("A", SHAPES, "A"),
+    ("A. A red square", SHAPES, "A"), ("The green triangle is shown.", SHAPES, "C"),
+    ("Clip 3", CLIPS, "C"), ("The matching clip is Clip 2.", CLIPS, "B"),
+    ("Yes", SYNC, "A"), ("No, the clicks fall between the flashes", SYNC, "B"),
+]
+
+NOT_A_LETTER = [
+    ("I cannot determine the answer from the video.", ANIMALS, "refusal"),
+    ("Sorry, I can't watch videos.", ANIMALS, "refusal"),
+    ("A and C", ANIMALS, "multiple"), ("The answer is A or C.", ANIMALS, "multiple"),
+    ("It is either B or D.", ANIMALS, "multiple"),
+    ("A dog is barking loudly in the scene.", ANIMALS, "none"),  # an article, not the letter A
+    ("E", ANIMALS, "none"), ("The answer is E.", ANIMALS, "none"), ("", ANIMALS, "empty"),
+]
+
+
+@pytest.mark.parametrize("text,options,letter", CASES)
+def test_extracts_the_letter_the_response_settles_on(text, options, letter):
+    assert extract_choice(text, options).letter == letter
+
+
+@pytest.mark.parametrize("text,options,status", NOT_A_LETTER)
+def test_refusals_and_several_choices_never_become_a_letter(text, options, status):
+    choice = extract_choice(text, options)
+    assert choice.letter is None
+    assert choice.status == status
+
+
+def test_normalisation_of_short_answers():
+    assert normalize_answer("Three.") == normalize_answer("3") == "3"
+    assert normalize_answer("The Piano!") == "piano"
+    assert normalize_answer("An  apple") == "apple"
+    assert normalize_answer("cello", {"cello": "violoncello"}) == "violoncello"
+
+
+@pytest.mark.parametrize("response,answer,correct", [
+    ("three", "3", True), ("There are 3 beeps.", "3", True), ("Answer: two", "2", True),
+    ("I count 2 or 3 beeps", "3", False), ("4", "3", False), ("The piano.", "piano", True),
+    ("a grand piano", "piano", True), ("guitar", "piano", False),
+    ("Let me think. I hear 5 beeps in total but 2 while red.\nAnswer: 2", "2", True),
+])
+def test_short_answer_matching(response, answer, correct):
+    assert match_short_answer(response, answer)[0] is correct
+
+
+def test_short_answer_unparseable_is_apart_from_wrong():
+    assert match_short_answer("", "3") == (False, "", True)
+    assert match_short_answer("I am not sure", "3")[2] is True
+    assert match_short_answer("4", "3")[2] is False
+
+
+def test_keyword_recall():
+    assert keyword_recall("A red screen with a low hum", ["red", "low"]) == 1.0
+    assert keyword_recall("A reddish screen", ["red", "low"]) == 0.0
+    assert keyword_recall("The screen is red.", ["red", "low"]) == 0.5
+
+
+def test_intervals():
+    lo, hi = wilson_interval(5, 10)
+    assert 0.2 < lo < 0.5 < hi < 0.8
+    assert wilson_interval(0, 4)[0] == 0.0 and wilson_interval(0, 4)[1] > 0.4
+    assert wilson_interval(0, 0) == (0.0, 0.0)
+    lo, hi = mean_interval([0.5, 0.5, 0.5])
+    assert lo == pytest.approx(0.5) and hi == pytest.approx(0.5)
