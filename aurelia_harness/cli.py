@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from . import __version__
-from .errors import HarnessError
+from .errors import FailedOnError, HarnessError
 
 COMMANDS = ("run", "list", "plugins", "doctor", "data")
 
@@ -82,6 +82,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return {"run": cmd_run, "list": cmd_list, "plugins": cmd_plugins, "doctor": cmd_doctor,
                 "data": cmd_data}[args.command](args)
+    except FailedOnError as exc:
+        print(f"avharness: stopped: {exc}", file=sys.stderr)
+        return 1
     except HarnessError as exc:
         print(f"avharness: error: {exc}", file=sys.stderr)
         return 2
@@ -121,7 +124,8 @@ def cmd_run(args) -> int:
     if result.results:
         cards = {n: registry.cards[n] for n in {r["model"] for r in result.results["results"]} if n in registry.cards}
         print(summary_markdown(result.results, cards))
-        print(f"Files: {config.output}/samples.jsonl (one record per sample), {config.output}/results.json, "
+        journals = ", ".join(str(p) for p in sorted(Path(config.output).glob("samples*.jsonl")))
+        print(f"Files: {journals} (one record per sample), {config.output}/results.json, "
               f"{config.output}/summary.md")
     errors = sum(r["errors"] for r in result.results.get("results", [])) if result.results else result.errors
     if config.fail_on_error and (errors or result.model_problems):

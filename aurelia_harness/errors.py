@@ -26,6 +26,10 @@ class OutputConflict(HarnessError):
     pass
 
 
+class FailedOnError(HarnessError):
+    """--fail-on-error and a sample failed: the run stops (exit status 1)."""
+
+
 def describe_exception(exc: BaseException) -> dict:
     """The per-sample error form used in records: a type and a one-line message."""
     kind = getattr(exc, "kind", None) or type(exc).__name__

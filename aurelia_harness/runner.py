@@ -18,7 +18,7 @@ from pathlib import Path
 from . import report
 from .cards import ModelCard
 from .config import RunConfig
-from .errors import ConfigError, HarnessError, describe_exception
+from .errors import ConfigError, FailedOnError, describe_exception
 from .journal import Journal, record_key
 from .media import MediaEmpty, MediaMissing, MediaStore
 from .models import ModelHandle
@@ -236,7 +236,7 @@ class Runner:
             result.errors += record.error is not None
             bar.update(1)
             if record.error and self.config.fail_on_error:
-                raise HarnessError(f"{card.name} x {task.name} x {strategy.name} x {sample.id}: "
+                raise FailedOnError(f"{card.name} x {task.name} x {strategy.name} x {sample.id}: "
                                    f"{record.error['type']}: {record.error['message']} (--fail-on-error)")
 
         await asyncio.gather(*(one(*item) for item in items))

@@ -9,6 +9,7 @@ filters enabled over time ranges; audio is one `aevalsrc` expression of gated si
 from __future__ import annotations
 
 import concurrent.futures
+import fcntl
 import json
 import random
 from dataclasses import dataclass
@@ -235,6 +236,13 @@ def generate(out: Path, per_task: int = 8, seed: int = 0, categories=CATEGORIES,
     interrupted generation resumes and a finished one costs nothing.
     """
     out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    with open(out / ".generate.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # data-parallel ranks generate once; the others wait and reuse
+        return _generate_locked(out, per_task, seed, categories, workers, progress)
+
+
+def _generate_locked(out: Path, per_task: int, seed: int, categories, workers: int, progress) -> dict[str, Path]:
     manifests = {}
     for category in categories:
         folder = out / category

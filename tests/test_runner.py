@@ -212,9 +212,9 @@ def test_interrupt_keeps_the_journal_and_a_rerun_completes(tmp_path, clips, monk
 
 
 def test_fail_on_error_stops_with_an_error(tmp_path, clips):
-    from aurelia_harness.errors import HarnessError
+    from aurelia_harness.errors import FailedOnError
 
     manifest = write_manifest(tmp_path / "data", clips, [mcq(0), mcq(1, media="empty.mp4"), mcq(2)])
     cfg, registry = make(tmp_path, manifest, fail_on_error=True, concurrency=1)
-    with pytest.raises(HarnessError, match="fail-on-error"):
+    with pytest.raises(FailedOnError, match="fail-on-error"):
         Runner(cfg, registry, log=lambda m: None).run()

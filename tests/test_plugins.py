@@ -1,0 +1,127 @@
+import os
+import re
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+import fakes
+from aurelia_harness import hookimpl
+from aurelia_harness.plugins import discover
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_first_party_plugins_register_through_the_entry_point_group():
+    registry = discover()
+    assert {"qwen-omni"} <= set(registry.adapters)
+    assert {"baseline", "cot"} <= set(registry.strategies)
+    assert "tiny-omni" in registry.cards and registry.cards["tiny-omni"].pipeline_check
+    assert {f"avsynth-{c}" for c in ("count", "caption", "compositional", "geo", "sync", "dance")} <= set(registry.tasks)
+    assert registry.task_groups()["avsynth"] == sorted(n for n in registry.tasks if n.startswith("avsynth-"))
+    assert registry.origin[("adapter", "qwen-omni")] == "qwen-omni"
+    assert not registry.problems
+
+
+def test_plugins_registered_directly_as_objects():
+    registry = discover(entry_points=False, modules=[fakes])
+    assert set(registry.adapters) == {"scripted", "broken-load"}
+    assert {"scripted-a", "scripted-b", "broken", "orphan"} == set(registry.cards)
+
+
+def test_a_broken_plugin_is_reported_and_the_rest_still_work(tmp_path):
+    bad_import = tmp_path / "bad_import.py"
+    bad_import.write_text("import no_such_module_anywhere\n")
+    bad_hook = tmp_path / "bad_hook.py"
+    bad_hook.write_text(textwrap.dedent("""
+        from aurelia_harness import hookimpl
+
+        @hookimpl
+        def register_strategies(register):
+            raise ValueError("this plugin is broken on purpose")
+    """))
+    registry = discover([str(bad_import), str(bad_hook), "no.such.module"], modules=[fakes])
+    problems = {p.plugin: p for p in registry.problems}
+    assert "ModuleNotFoundError" in problems[str(bad_import)].error
+    assert problems[str(bad_hook)].stage == "register_strategies"
+    assert "broken on purpose" in problems[str(bad_hook)].error
+    assert "no.such.module" in problems
+    assert "scripted" in registry.adapters and "baseline" in registry.strategies
+
+
+class _Half:
+    """One hook works, one raises: the working one still counts."""
+
+    @hookimpl
+    def register_model_adapters(self, register):
+        raise RuntimeError("adapters broke")
+
+    @hookimpl
+    def register_strategies(self, register):
+        from aurelia_harness.strategy import Strategy
+
+        register("noop", Strategy)
+
+
+def test_one_failing_hook_does_not_hide_the_others():
+    registry = discover(entry_points=False, modules=[_Half()])
+    assert "noop" in registry.strategies
+    assert registry.problems[0].stage == "register_model_adapters"
+
+
+def _doc_blocks():
+    text = (ROOT / "docs" / "plugins.md").read_text()
+    blocks = re.findall(r"```(\w+)\n(.*?)```", text, re.S)
+    toml = next(body for lang, body in blocks if lang == "toml")
+    python = next(body for lang, body in blocks if lang == "python")
+    return toml, python
+
+
+def _env(extra_path: Path | None = None) -> dict:
+    env = {k: v for k, v in os.environ.items()}
+    if extra_path:
+        env["PYTHONPATH"] = os.pathsep.join([str(extra_path), env.get("PYTHONPATH", "")]).strip(os.pathsep)
+    return env
+
+
+def test_documented_third_party_plugin_installs_and_runs(tmp_path):
+    """Build the example of docs/plugins.md as a distribution, pip-install it, and run it on AVSynth."""
+    toml, python = _doc_blocks()
+    project = tmp_path / "avharness-signal"
+    project.mkdir()
+    (project / "pyproject.toml").write_text(toml)
+    (project / "avharness_signal.py").write_text(python)
+    target = tmp_path / "site"
+    pip = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
+                          "--target", str(target), str(project)], capture_output=True, text=True)
+    assert pip.returncode == 0, pip.stderr
+    assert list(target.glob("avharness_signal-*.dist-info/entry_points.txt"))
+
+    cli = [sys.executable, "-m", "aurelia_harness"]
+    listing = subprocess.run(cli + ["plugins"], capture_output=True, text=True, env=_env(target))
+    assert "signal: ok" in listing.stdout and "adapter signal-describer" in listing.stdout
+
+    out = tmp_path / "run"
+    run = subprocess.run(cli + ["--models", "signal-describer", "--tasks", "avsynth-caption", "--strategy",
+                                "baseline", "--output", str(out), "--no-progress"],
+                         capture_output=True, text=True, env=_env(target))
+    assert run.returncode == 0, run.stderr
+    import json
+
+    results = json.loads((out / "results.json").read_text())
+    row = results["results"][0]
+    assert row["model"] == "signal-describer" and row["errors"] == 0
+    assert row["value"] >= 0.75  # it names colour and pitch: the AVSynth captions' keywords
+
+
+def test_plugin_flag_loads_a_file_without_installing(tmp_path):
+    _, python = _doc_blocks()
+    path = tmp_path / "avharness_signal.py"
+    path.write_text(python)
+    listing = subprocess.run([sys.executable, "-m", "aurelia_harness", "list", "models", "--plugin", str(path)],
+                             capture_output=True, text=True, env=_env())
+    assert listing.returncode == 0
+    line = next(l for l in listing.stdout.splitlines() if l.startswith("signal-describer"))
+    assert "ready" in line
