@@ -15,7 +15,7 @@ from pathlib import Path
 from . import __version__
 from .errors import FailedOnError, HarnessError
 
-COMMANDS = ("run", "list", "plugins", "doctor", "data")
+COMMANDS = ("run", "list", "plugins", "doctor", "data", "distill", "compare")
 
 
 def _csv(value: str) -> list[str]:
@@ -53,6 +53,27 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--no-progress", dest="progress", action="store_false", default=None)
     run.add_argument("--cache-dir", type=Path, help="decoded-media and generated-data cache")
     run.add_argument("--data-root", type=Path, help="folder that task data paths are relative to")
+    run.add_argument("--reasoning", dest="reasoning_file", type=Path,
+                     help="reasoning file from `avharness distill`: agent work found there is not recomputed")
+
+    distill = sub.add_parser("distill", help="run only AURELIA's agent loop and write the reasoning dataset")
+    _add_common(distill)
+    distill.add_argument("--tasks", type=_csv, help="task names or groups, comma separated")
+    distill.add_argument("--out", type=Path, required=True, help="JSON Lines file to write (appended; resumable)")
+    distill.add_argument("--strategy", default="aurelia", help="the agent strategy whose settings to use")
+    distill.add_argument("--limit", type=int)
+    distill.add_argument("--sample-ids", type=_csv)
+    distill.add_argument("--concurrency", type=int)
+    distill.add_argument("--no-progress", dest="progress", action="store_false", default=None)
+    distill.add_argument("--cache-dir", type=Path)
+    distill.add_argument("--data-root", type=Path)
+
+    compare = sub.add_parser("compare", help="paired comparison of two run folders on their shared samples")
+    compare.add_argument("run_a", type=Path)
+    compare.add_argument("run_b", type=Path)
+    compare.add_argument("--alpha", type=float, default=0.05, help="significance level (default 0.05)")
+    compare.add_argument("--fail-on-regression", action="store_true",
+                         help="exit 1 when B is significantly worse than A for any model x task x strategy")
 
     lst = sub.add_parser("list", help="list registered models, tasks or strategies")
     _add_common(lst)
@@ -81,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return {"run": cmd_run, "list": cmd_list, "plugins": cmd_plugins, "doctor": cmd_doctor,
-                "data": cmd_data}[args.command](args)
+                "data": cmd_data, "distill": cmd_distill, "compare": cmd_compare}[args.command](args)
     except FailedOnError as exc:
         print(f"avharness: stopped: {exc}", file=sys.stderr)
         return 1
@@ -112,7 +133,7 @@ def cmd_run(args) -> int:
 
     flags = {k: getattr(args, k) for k in ("models", "tasks", "strategies", "output", "limit", "sample_ids",
                                            "seed", "concurrency", "batch_size", "fail_on_error", "overwrite",
-                                           "progress", "cache_dir", "data_root", "plugins")}
+                                           "progress", "cache_dir", "data_root", "plugins", "reasoning_file")}
     config = load_config(args.config, flags)
     registry = discover(config.plugins)
     for problem in registry.problems:
@@ -145,6 +166,43 @@ def _seed(seed: int) -> None:
         np.random.seed(seed)
     except ImportError:  # pragma: no cover
         pass
+
+
+def cmd_distill(args) -> int:
+    from .config import load_config
+    from .plugins import discover
+    from .runner import distill
+
+    flags = {k: getattr(args, k) for k in ("tasks", "limit", "sample_ids", "concurrency", "progress", "cache_dir",
+                                           "data_root", "plugins")}
+    config = load_config(args.config, flags)
+    registry = discover(config.plugins)
+    for problem in registry.problems:
+        print(f"avharness: plugin {problem.plugin} failed ({problem.stage}): {problem.error}", file=sys.stderr)
+    counts = distill(config, registry, args.out, args.strategy)
+    print(f"{args.out}: {counts['written']} written, {counts['already']} already there, {counts['errors']} failed "
+          f"(of {counts['samples']} samples)")
+    if counts.get("interrupted"):
+        return 130
+    return 0
+
+
+def cmd_compare(args) -> int:
+    from .compare import compare_runs, format_comparison
+
+    rows = compare_runs(args.run_a, args.run_b)
+    if not rows:
+        print("the two runs share no model x task x strategy")
+        return 0
+    print(format_comparison(rows, args.alpha))
+    worse = [(s, p) for s, p in rows if p.diff < 0 and p.significant(args.alpha)]
+    print(f"\nA = {args.run_a}, B = {args.run_b}. Right/wrong metrics: exact McNemar test at alpha {args.alpha}; "
+          "graded metrics: paired bootstrap 95% interval.")
+    if worse:
+        print(f"{len(worse)} significant regression(s): " + ", ".join(f"{p.model} x {p.task} x {s}" for s, p in worse))
+        return 1 if args.fail_on_regression else 0
+    print("no significant regression")
+    return 0
 
 
 def cmd_list(args) -> int:

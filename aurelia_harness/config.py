@@ -66,6 +66,7 @@ class RunConfig:
     plugins: list[str] = field(default_factory=list)
     strategy_settings: dict = field(default_factory=dict)  # [strategy.NAME] tables
     model_overrides: dict = field(default_factory=dict)  # [model.NAME] tables merged into cards
+    reasoning_file: Path | None = None  # precomputed agent reasoning (avharness distill) for strategies that use it
     config_path: Path | None = None
 
     def to_json(self) -> dict:

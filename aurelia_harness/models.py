@@ -38,9 +38,15 @@ class RequestRefused(Exception):
 
 
 class ModelAdapter:
-    """Base class. Subclasses set `accepts`, implement `load`, `generate_batch`, and may override `close`."""
+    """Base class. Subclasses set `accepts`, implement `load`, `generate_batch`, and may override `close`.
+
+    `parallel_requests`: 0 (local models) hands requests that arrive together to `generate_batch` as one
+    batch, one batch at a time; N > 0 (server- or API-backed models) keeps up to N single requests in
+    flight at once, each in its own worker thread.
+    """
 
     accepts = Accepts()
+    parallel_requests = 0
 
     def __init__(self, card: ModelCard, media: MediaStore, device: str | None = None):
         self.card = card
@@ -124,14 +130,28 @@ class ModelHandle:
         self.name = adapter.card.name
         self._queue: list[tuple[Request, asyncio.Future]] = []
         self._worker: asyncio.Task | None = None
-        self._lock = asyncio.Lock()
+        self._slots: asyncio.Semaphore | None = None
+        self._slots_loop = None
 
     async def generate(self, request: Request) -> Reply:
+        if self.adapter.parallel_requests:
+            return await self._generate_parallel(request)
         future = asyncio.get_running_loop().create_future()
         self._queue.append((request, future))
         if self._worker is None or self._worker.done():
             self._worker = asyncio.create_task(self._drain())
         return await future
+
+    async def _generate_parallel(self, request: Request) -> Reply:
+        loop = asyncio.get_running_loop()
+        if self._slots is None or self._slots_loop is not loop:  # a semaphore belongs to one event loop
+            self._slots, self._slots_loop = asyncio.Semaphore(self.adapter.parallel_requests), loop
+        async with self._slots:
+            start = time.perf_counter()
+            reply = (await asyncio.to_thread(self.adapter.generate, [request]))[0]
+            if not reply.seconds:
+                reply.seconds = time.perf_counter() - start
+            return reply
 
     async def _drain(self) -> None:
         await asyncio.sleep(0)  # let every sample that is ready queue its request first

@@ -15,7 +15,7 @@ import tempfile
 from collections import defaultdict
 from pathlib import Path
 
-from . import __version__, scoring
+from . import __version__, compare, scoring
 from .config import PROJECT_ROOT
 from .types import SCHEMA_VERSION, Record
 
@@ -77,16 +77,59 @@ def aggregate(records: list[Record], graded_tasks: set[str]) -> list[dict]:
             "by_category": {c: {"n": len(v), "value": sum(v) / len(v)} for c, v in sorted(by_cat.items())},
             "model_hash": recs[0].model_hash, "strategy_hash": recs[0].strategy_hash,
         })
+        agents = agent_cost(recs)
+        if agents:
+            rows[-1]["agents"] = agents
     return rows
 
 
-def write(config, plan, records: list[Record], model_problems: list, registry, elapsed: float = 0.0) -> dict:
+def agent_cost(recs: list[Record]) -> dict | None:
+    """Per sample: agent calls, tokens and seconds per role; AURELIA's iterations and threshold share."""
+    roles = sorted({role for r in recs for role in r.usage if role != "target"})
+    if not roles:
+        return None
+    n = len(recs)
+    per_role = {}
+    for role in roles:
+        uses = [r.usage.get(role, {}) for r in recs]
+        per_role[role] = {k: sum(u.get(k, 0) for u in uses) / n
+                          for k in ("calls", "input_tokens", "output_tokens", "seconds")}
+    out = {"calls_per_sample": sum(v["calls"] for v in per_role.values()), "per_role": per_role}
+    loops = [t for r in recs for t in r.trace if t.get("step") == "aurelia"]
+    if loops:
+        iterations = [it for t in loops for it in t.get("iterations", [])]
+        out.update({
+            "mean_iterations": sum(len(t.get("iterations", [])) for t in loops) / len(loops),
+            "reached_threshold": sum(bool(t.get("reached_threshold")) for t in loops) / len(loops),
+            "score_parse_failures": sum(bool(it.get("score_parse_failed")) for it in iterations),
+            "reasoning_parse_failures": sum(not it.get("reasoning_parse_ok", True) for it in iterations),
+            "computed_here": sum(t.get("source") == "computed" for t in loops),
+            "reused": sum(t.get("source") != "computed" for t in loops),
+        })
+    return out
+
+
+def write(config, plan, records: list[Record], model_problems: list, registry, elapsed: float = 0.0,
+          agent_cards: list | None = None) -> dict:
     graded = {t.name for t in registry.tasks.values() if getattr(t, "graded", False)}
     rows = aggregate(records, graded)
     cards = {name: registry.cards[name] for name in {r["model"] for r in rows} if name in registry.cards}
+    cards.update({c.name: c for c in agent_cards or []})
+    comparisons = []
+    for p in compare.within_run(records, graded):
+        entry = p.to_json()
+        row = next((r for r in rows if (r["model"], r["task"], r["strategy"]) == (p.model, p.task, p.b)), None)
+        calls = (row or {}).get("agents", {}).get("calls_per_sample")
+        if calls:
+            entry["gain_per_agent_call"] = p.diff / calls
+        paper = _paper_gain(cards.get(p.model), registry.tasks.get(p.task), p.b)
+        if paper is not None:
+            entry["paper_relative_gain"] = paper
+        comparisons.append(entry)
     results = {
         "schema_version": SCHEMA_VERSION,
         "results": rows,
+        "comparisons": comparisons,
         "pipeline_checks": sorted(n for n, c in cards.items() if c.pipeline_check),
         "model_problems": model_problems,
         "skipped_models": plan.skipped_models,
@@ -98,6 +141,18 @@ def write(config, plan, records: list[Record], model_problems: list, registry, e
     _atomic_write(out / "results.json", json.dumps(results, indent=2, default=str) + "\n")
     _atomic_write(out / "summary.md", summary_markdown(results, cards))
     return results
+
+
+def _paper_gain(card, task, strategy: str) -> float | None:
+    """The paper's relative gain for this model, task and strategy, where the card carries the paper's
+    numbers ([paper.results.COLUMN] with baseline and aurelia) and the task names its paper column."""
+    if card is None or task is None or strategy != "aurelia":
+        return None
+    column = getattr(task, "definition", {}).get("paper_column")
+    cell = card.get(f"paper.results.{column}") if column else None
+    if not isinstance(cell, dict) or not cell.get("baseline") or cell.get("aurelia") is None:
+        return None
+    return (cell["aurelia"] - cell["baseline"]) / cell["baseline"]
 
 
 def _fmt(value: float | None, pct: bool = True) -> str:
@@ -115,6 +170,34 @@ def summary_markdown(results: dict, cards: dict | None = None) -> str:
         lines.append(f"| {r['model']} | {r['task']} | {r['strategy']} | {r['n']} | {r['metric']} | "
                      f"{_fmt(r['value'])} | {_fmt(lo)}-{_fmt(hi)} | {r['errors']} | {r['unparseable']} | "
                      f"{_fmt(r['mean_seconds'], pct=False)} |")
+    agent_rows = [r for r in results["results"] if r.get("agents")]
+    if agent_rows:
+        lines += ["", "Agent cost per sample:", "",
+                  "| model | task | strategy | agent calls | mean iterations | reached threshold | "
+                  "tokens in/out per role | seconds per role | parse failures |",
+                  "|---|---|---|---:|---:|---:|---|---|---:|"]
+        for r in agent_rows:
+            a = r["agents"]
+            tokens = ", ".join(f"{k} {v['input_tokens']:.0f}/{v['output_tokens']:.0f}" for k, v in a["per_role"].items())
+            secs = ", ".join(f"{k} {v['seconds']:.2f}" for k, v in a["per_role"].items())
+            reached = f"{100 * a['reached_threshold']:.0f}%" if "reached_threshold" in a else "-"
+            iters = f"{a['mean_iterations']:.2f}" if "mean_iterations" in a else "-"
+            fails = a.get("score_parse_failures", 0) + a.get("reasoning_parse_failures", 0)
+            lines.append(f"| {r['model']} | {r['task']} | {r['strategy']} | {a['calls_per_sample']:.1f} | {iters} | "
+                         f"{reached} | {tokens} | {secs} | {fails} |")
+    if results.get("comparisons"):
+        lines += ["", "Paired with baseline (same samples):", "",
+                  "| model | task | strategy | n | baseline | strategy | difference | relative | test | "
+                  "per agent call | paper's relative gain |",
+                  "|---|---|---|---:|---:|---:|---:|---:|---|---:|---:|"]
+        for c in results["comparisons"]:
+            test = (f"McNemar p={c['p_value']:.3g}" if c["test"] == "mcnemar_exact"
+                    else f"bootstrap 95% CI {100 * c['ci95'][0]:+.1f}..{100 * c['ci95'][1]:+.1f}")
+            rel = f"{100 * c['relative_gain']:+.0f}%" if c["relative_gain"] is not None else "-"
+            per_call = f"{100 * c['gain_per_agent_call']:+.2f}" if c.get("gain_per_agent_call") is not None else "-"
+            paper = f"{100 * c['paper_relative_gain']:+.0f}%" if c.get("paper_relative_gain") is not None else "-"
+            lines.append(f"| {c['model']} | {c['task']} | {c['b']} | {c['n']} | {100 * c['value_a']:.1f} | "
+                         f"{100 * c['value_b']:.1f} | {100 * c['diff']:+.1f} | {rel} | {test} | {per_call} | {paper} |")
     notes = []
     for name in results.get("pipeline_checks", []):
         notes.append(f"- **{name} is a pipeline check, not a real model**: a real architecture with tiny "

@@ -101,9 +101,18 @@ def build_plan(config: RunConfig, registry: Registry, log=print) -> Plan:
         cls = registry.strategy(name)
         settings = config.strategy_settings.get(name, {})
         try:
-            strategies.append(cls(settings))
+            strategy = cls(settings)
         except (TypeError, ValueError) as exc:
             raise ConfigError(f"strategy '{name}': bad settings in [strategy.{name}]: {exc}") from None
+        role_cards = {}
+        for role, card_name in strategy.roles().items():
+            card = registry.card(card_name).with_overrides(config.model_overrides.get(card_name, {}))
+            if card.adapter not in registry.adapters:
+                raise ConfigError(f"strategy '{name}': its {role} '{card_name}' needs adapter '{card.adapter}', "
+                                  "which no loaded plugin provides")
+            role_cards[role] = card
+        strategy.role_cards = role_cards  # part of the strategy's identity (hash) where it uses agents
+        strategies.append(strategy)
     samples, problems = {}, []
     for task in tasks:
         data = task.load(config)
@@ -147,6 +156,7 @@ class Runner:
         self.media = MediaStore(config.cache_dir / "media", timeout=config.decode_timeout)
         self.journal = Journal(config.output, self.shard.rank, self.shard.world)
         self.strategy_cache: dict = {}
+        self.agents: dict[str, ModelHandle] = {}  # card name -> loaded agent model, for the whole run
 
     def run(self) -> RunResult:
         cfg = self.config
@@ -183,7 +193,10 @@ class Runner:
 
         result = RunResult(cfg.output, {})
         bar = _progress(total, cfg.progress and total > 0)
+        for strategy in plan.strategies:
+            strategy.setup(cfg.output, {"reasoning_file": cfg.reasoning_file})
         try:
+            self._load_agents(plan, work, bar, result)
             for card in plan.cards:
                 items = work.get(card.name)
                 if not items:
@@ -194,6 +207,10 @@ class Runner:
             self.log("\ninterrupted: every finished record is in the journal; rerun the same command to resume")
         finally:
             bar.close()
+            for strategy in plan.strategies:
+                strategy.finish()
+            for handle in self.agents.values():
+                handle.adapter.close()
             self.journal.close()
             self.media.close()
         if result.interrupted:
@@ -201,35 +218,79 @@ class Runner:
         self._barrier()
         if self.shard.rank == 0:
             result.results = report.write(cfg, plan, self.journal.read(), result.model_problems,
-                                          self.registry, elapsed=time.time() - started)
+                                          self.registry, elapsed=time.time() - started,
+                                          agent_cards=[h.adapter.card for h in self.agents.values()])
         return result
 
+    def _load(self, card: ModelCard):
+        adapter_cls = self.registry.adapter(card.adapter)
+        adapter = adapter_cls(card, self.media, _device(self.shard))
+        adapter.load()
+        return adapter
+
+    def _load_agents(self, plan: Plan, work: dict, bar, result: RunResult) -> None:
+        """Load every agent model that strategies with work left need, once for the whole run. A strategy
+        whose agent cannot load is skipped with one message (its samples stay undone, for a later resume)."""
+        pending = {s.name for items in work.values() for _, s, _ in items}
+        skip = self.load_agents([s for s in plan.strategies if s.name in pending], result)
+        if skip:
+            for card_name, items in work.items():
+                kept = [item for item in items if item[1].name not in skip]
+                bar.update(len(items) - len(kept))
+                work[card_name] = kept
+
+    def load_agents(self, strategies: list[Strategy], result: RunResult) -> set[str]:
+        """Load the agents of these strategies; return the names of strategies that cannot run."""
+        broken: set[str] = set()
+        for strategy in strategies:
+            for role, name in strategy.roles().items():
+                if name in self.agents or name in broken:
+                    continue
+                card = strategy.role_cards.get(role) or self.registry.card(name)
+                try:
+                    self.agents[name] = ModelHandle(self._load(card), self.config.batch_size, role=role)
+                except Exception as exc:
+                    info = describe_exception(exc)
+                    self.log(f"agent model {name} ({role} of {strategy.name}) could not load: "
+                             f"{info['type']}: {info['message']}; skipping {strategy.name}")
+                    result.model_problems.append({"model": name, "role": f"{strategy.name}.{role}", **info})
+                    broken.add(name)
+        return {s.name for s in strategies if set(s.roles().values()) & broken}
+
+    def context(self, strategy: Strategy) -> Context:
+        return Context(models={role: self.agents[name] for role, name in strategy.roles().items()},
+                       cache=self.strategy_cache.setdefault(strategy.hash, {}), seed=self.config.seed,
+                       workdir=self.config.output)
+
     def _run_model(self, card: ModelCard, plan: Plan, items: list, bar, result: RunResult) -> None:
-        try:
-            adapter_cls = self.registry.adapter(card.adapter)
-            adapter = adapter_cls(card, self.media, _device(self.shard))
-            adapter.load()
-        except Exception as exc:  # no weights, not installed, out of memory: report once, go on
-            info = describe_exception(exc)
-            self.log(f"model {card.name} could not load: {info['type']}: {info['message']}; skipping it")
-            result.model_problems.append({"model": card.name, **info})
-            bar.update(len(items))
-            return
-        handle = ModelHandle(adapter, self.config.batch_size)
+        shared = self.agents.get(card.name)
+        if shared is not None and shared.adapter.card.hash == card.hash:
+            handle = shared  # the target is also an agent: one loaded copy serves both
+        else:
+            try:
+                handle = ModelHandle(self._load(card), self.config.batch_size)
+            except Exception as exc:  # no weights, not installed, out of memory: report once, go on
+                info = describe_exception(exc)
+                self.log(f"model {card.name} could not load: {info['type']}: {info['message']}; skipping it")
+                result.model_problems.append({"model": card.name, **info})
+                bar.update(len(items))
+                return
         try:
             asyncio.run(self._run_items(card, handle, items, bar, result))
         finally:
-            adapter.close()
+            if handle is not shared:
+                handle.adapter.close()
 
     async def _run_items(self, card, handle, items, bar, result: RunResult) -> None:
+        _enough_threads(self.config.concurrency)
         limit = asyncio.Semaphore(self.config.concurrency)
         ctx_by_strategy = {}
 
         async def one(task, strategy, sample):
             async with limit:
-                ctx = ctx_by_strategy.setdefault(
-                    strategy.name, Context(cache=self.strategy_cache.setdefault(strategy.hash, {}),
-                                           seed=self.config.seed))
+                if strategy.name not in ctx_by_strategy:
+                    ctx_by_strategy[strategy.name] = self.context(strategy)
+                ctx = ctx_by_strategy[strategy.name]
                 record = await self._one(card, handle, task, strategy, sample, ctx)
             self.journal.append(record)
             result.finished += 1
@@ -277,8 +338,84 @@ class Runner:
         dist.destroy_process_group()
 
 
+def _enough_threads(concurrency: int) -> None:
+    """Model calls run in worker threads; asyncio's default pool has cpu_count + 4 of them, which would cap
+    server-backed agents below --concurrency on small machines."""
+    import concurrent.futures
+
+    workers = max(8, 4 * concurrency)
+    asyncio.get_running_loop().set_default_executor(
+        concurrent.futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="model"))
+
+
 def _progress(total: int, enabled: bool):
     from tqdm import tqdm
 
     return tqdm(total=total, disable=not enabled, unit="sample", dynamic_ncols=True, file=sys.stderr,
                 desc="avharness")
+
+
+def distill(config: RunConfig, registry: Registry, out: Path, strategy_name: str = "aurelia", log=None) -> dict:
+    """Run only a strategy's agent loop over the tasks' samples and write one reasoning record per sample to
+    `out` (JSON Lines, appended and fsynced; a rerun skips what is there). Returns counts."""
+    import dataclasses
+    import json
+
+    log = log or (lambda msg: print(msg, file=sys.stderr))
+    cfg = dataclasses.replace(config, models=[], strategies=[strategy_name])
+    runner = Runner(cfg, registry, log)
+    plan = build_plan(cfg, registry, log)
+    strategy = plan.strategies[0]
+    if not hasattr(strategy, "distill"):
+        raise ConfigError(f"strategy '{strategy_name}' has no agent loop to distill")
+    for problem in plan.problems:
+        log(f"data: {problem}")
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    strategy.setup(None, {"reasoning_file": out})
+    samples = [s for t in plan.tasks for s in plan.samples[t.name]]
+    todo = [s for s in samples if strategy.key(s) not in strategy.done]
+    counts = {"samples": len(samples), "already": len(samples) - len(todo), "written": 0, "errors": 0}
+    result = RunResult(cfg.output, {})
+    if todo and runner.load_agents([strategy], result):
+        raise ConfigError("cannot distill: " + "; ".join(f"{p['model']}: {p['message']}" for p in result.model_problems))
+    bar = _progress(len(todo), cfg.progress and bool(todo))
+
+    async def main():
+        _enough_threads(cfg.concurrency)
+        limit = asyncio.Semaphore(cfg.concurrency)
+        ctx = runner.context(strategy)
+        with open(out, "a", encoding="utf-8") as fh:
+            async def one(sample):
+                async with limit:
+                    try:
+                        _media_precheck(sample)
+                        record = await strategy.distill(sample, ctx)
+                    except (KeyboardInterrupt, asyncio.CancelledError):
+                        raise
+                    except Exception as exc:
+                        info = describe_exception(exc)
+                        log(f"{sample.task} {sample.id}: {info['type']}: {info['message']}")
+                        counts["errors"] += 1
+                        bar.update(1)
+                        return
+                fh.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")
+                fh.flush()
+                os.fsync(fh.fileno())
+                counts["written"] += 1
+                bar.update(1)
+
+            await asyncio.gather(*(one(s) for s in todo))
+
+    try:
+        if todo:
+            asyncio.run(main())
+    except KeyboardInterrupt:
+        counts["interrupted"] = True
+        log("\ninterrupted: every finished record is in the file; rerun the same command to resume")
+    finally:
+        bar.close()
+        for handle in runner.agents.values():
+            handle.adapter.close()
+        runner.media.close()
+    return counts

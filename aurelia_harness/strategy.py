@@ -36,6 +36,7 @@ class Context:
     cache: dict = field(default_factory=dict)  # strategy-owned memo shared across target models
     seed: int = 0
     usage: dict = field(default_factory=dict)
+    workdir: Path | None = None  # the run's output folder (a strategy may keep files there)
 
     def model(self, role: str):
         if role not in self.models:
@@ -51,6 +52,17 @@ class Strategy:
 
     def __init__(self, settings: dict | None = None):
         self.settings = {**self.defaults, **(settings or {})}
+
+    def roles(self) -> dict[str, str]:
+        """Agent models this strategy needs besides the target: role -> model card name. The runner loads
+        each once for the whole run and hands them over in Context.models."""
+        return {}
+
+    def setup(self, workdir: Path | None, options: dict) -> None:
+        """Called once per run before any sample (e.g. to open a cache in the output folder)."""
+
+    def finish(self) -> None:
+        """Called once per run after the last sample."""
 
     @property
     def hash(self) -> str:

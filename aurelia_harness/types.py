@@ -59,10 +59,14 @@ class TextPart:
 
 @dataclass(frozen=True)
 class VideoPart:
-    """A video file. The adapter decides frames, size and whether its soundtrack is fed."""
+    """A video file. The adapter decides frames, size and whether its soundtrack is fed; a strategy may hint
+    a frame sampler ("uniform" or "ssim" keyframes) and a frame cap, which adapters apply within their card's
+    budget."""
 
     path: Path
     type: Literal["video"] = "video"
+    sampler: str = "uniform"
+    max_frames: int | None = None
 
 
 @dataclass(frozen=True)

@@ -247,3 +247,54 @@ def decode_audio(path: Path, rate: int = 16000, stream_index: int | None = None)
         if not chunks:
             return np.zeros(0, dtype=np.float32)
         return np.concatenate(chunks).astype(np.float32, copy=False)
+
+
+def _small(frame: np.ndarray, size: int = 64) -> np.ndarray:
+    """The frame's three channels as float, box-downscaled to at most size x size."""
+    h, w, _ = frame.shape
+    fy, fx = max(1, h // size), max(1, w // size)
+    img = frame[: h // fy * fy, : w // fx * fx].astype(np.float64)
+    return img.reshape(h // fy, fy, w // fx, fx, 3).mean(axis=(1, 3))
+
+
+def _similarity(a: np.ndarray, b: np.ndarray) -> float:
+    """SSIM per colour channel, the lowest counts: a cut between two flat colours of similar luma is a change."""
+    return min(ssim(a[..., c], b[..., c]) for c in range(3))
+
+
+def ssim(a: np.ndarray, b: np.ndarray, window: int = 7) -> float:
+    """Mean structural similarity of two grayscale images (box windows; constants of Wang et al. 2004)."""
+    c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
+
+    def box(x):
+        k = min(window, x.shape[0], x.shape[1])
+        c = np.cumsum(np.cumsum(np.pad(x, ((1, 0), (1, 0))), axis=0), axis=1)
+        return (c[k:, k:] - c[:-k, k:] - c[k:, :-k] + c[:-k, :-k]) / (k * k)
+
+    mu_a, mu_b = box(a), box(b)
+    var_a = box(a * a) - mu_a ** 2
+    var_b = box(b * b) - mu_b ** 2
+    cov = box(a * b) - mu_a * mu_b
+    value = ((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / ((mu_a ** 2 + mu_b ** 2 + c1) * (var_a + var_b + c2))
+    return float(value.mean())
+
+
+def decode_keyframes_ssim(path: Path, max_frames: int = 5, threshold: float = 0.6, candidates_fps: float = 2.0,
+                          max_candidates: int = 64, max_side: int | None = None, max_pixels: int | None = None,
+                          stream_index: int | None = None) -> tuple[np.ndarray, np.ndarray, dict]:
+    """Keyframes where the picture changes: a candidate frame (sampled at candidates_fps) becomes a keyframe
+    when its SSIM (per colour channel, lowest) against the previous keyframe is below threshold; the first frame always is one. More than
+    max_frames keyframes are thinned uniformly. (AURELIA's data-generation script uses SSIM < 0.6, at most 5.)"""
+    frames, stamps, info = decode_frames(path, fps=candidates_fps, max_frames=max_candidates, max_side=max_side,
+                                         max_pixels=max_pixels, stream_index=stream_index)
+    keep = [0]
+    last = _small(frames[0])
+    for i in range(1, len(frames)):
+        current = _small(frames[i])
+        if _similarity(last, current) < threshold:
+            keep.append(i)
+            last = current
+    if len(keep) > max_frames:
+        keep = [keep[int(round(j))] for j in np.linspace(0, len(keep) - 1, max_frames)]
+    info = {**info, "sampler": "ssim", "candidates": len(frames), "keyframes": len(keep)}
+    return frames[keep], stamps[keep], info

@@ -35,6 +35,8 @@ class VideoSpec:
     max_side: int | None = 448
     max_pixels: int | None = None
     stream: int | None = None
+    sampler: str = "uniform"  # "uniform" | "ssim" (keyframes where the picture changes; n_frames is the cap)
+    ssim_threshold: float = 0.6
 
     def to_json(self) -> dict:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
@@ -104,9 +106,14 @@ class MediaStore:
         cached = self._load(key)
         if cached is not None:
             return VideoClip(cached["frames"], cached["timestamps"], cached["info"])
-        frames, stamps, info = self._run(path, decode.decode_frames, path, n_frames=spec.n_frames, fps=spec.fps,
-                                         max_frames=spec.max_frames, max_side=spec.max_side,
-                                         max_pixels=spec.max_pixels, stream_index=spec.stream)
+        if spec.sampler == "ssim":
+            frames, stamps, info = self._run(path, decode.decode_keyframes_ssim, path, max_frames=spec.n_frames or 5,
+                                             threshold=spec.ssim_threshold, max_side=spec.max_side,
+                                             max_pixels=spec.max_pixels, stream_index=spec.stream)
+        else:
+            frames, stamps, info = self._run(path, decode.decode_frames, path, n_frames=spec.n_frames,
+                                             fps=spec.fps, max_frames=spec.max_frames, max_side=spec.max_side,
+                                             max_pixels=spec.max_pixels, stream_index=spec.stream)
         self._save(key, {"frames": frames, "timestamps": stamps}, info)
         return VideoClip(frames, stamps, info)
 

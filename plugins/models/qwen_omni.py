@@ -11,6 +11,7 @@ offline byte-level tokenizer: a pipeline check, not a model.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from pathlib import Path
 
@@ -125,7 +126,11 @@ class QwenOmniAdapter(ModelAdapter):
                 if isinstance(part, TextPart):
                     content.append({"type": "text", "text": part.text})
                 elif isinstance(part, VideoPart):
-                    clip = self.media.video(part.path, self.video_spec)
+                    spec = self.video_spec
+                    if part.sampler != "uniform" or part.max_frames:  # a strategy's hint, within the card's budget
+                        spec = dataclasses.replace(spec, sampler=part.sampler,
+                                                   n_frames=min(spec.n_frames, part.max_frames or spec.n_frames))
+                    clip = self.media.video(part.path, spec)
                     if len(clip.frames) % 2:  # the vision tower groups frames in pairs
                         clip.frames = np.concatenate([clip.frames, clip.frames[-1:]])
                     videos.append(clip.frames)

@@ -69,5 +69,8 @@ class ChainOfThought(PromptStrategy):
 
 @hookimpl
 def register_strategies(register):
+    from .aurelia import Aurelia
+
     register("baseline", Baseline)
     register("cot", ChainOfThought)
+    register("aurelia", Aurelia)

@@ -1,0 +1,266 @@
+"""AURELIA: test-time reasoning distillation by an actor-critic loop of agent models (arXiv 2503.23219).
+
+For each sample: the Reasoner writes steps (without the answer), step answers and a final answer; the
+Summarizer turns them into a caption of what the clip shows and sounds like (text only); the Evaluator
+scores the caption against the media, 1..10; the Reasoner is re-prompted with its previous steps and that
+score until the score reaches the threshold or the iterations run out. The chosen reasoning's steps are then
+given to the target model as text beside its media. The reasoning depends only on the sample and the agent
+settings, so it is computed once per sample and reused for every target model (kept in the output folder's
+reasoning.jsonl, and loadable from an `avharness distill` file).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import os
+from pathlib import Path
+
+from aurelia_harness.media import content_hash
+from aurelia_harness.strategy import Strategy, call, format_options, load_templates, media_parts
+from aurelia_harness.types import Message, Outcome, Request, Sample, TextPart, VideoPart
+
+from .agent_io import parse_reasoning, parse_score
+
+PROMPTS = load_templates(Path(__file__).with_name("aurelia_prompts.toml"))
+ROLES = ("reasoner", "summarizer", "evaluator")
+SELECTIONS = ("argmax", "first")
+BELOW = ("keep_best", "baseline", "drop")
+RECEIVES = ("steps", "steps_and_answers")
+
+
+class AgentTimeout(Exception):
+    kind = "agent_timeout"
+
+
+class BelowThreshold(Exception):
+    kind = "below_threshold"
+
+
+class Aurelia(Strategy):
+    """AURELIA: agents refine step-by-step reasoning until a critic judges it grounded; the target gets it."""
+
+    name = "aurelia"
+    version = PROMPTS["version"]
+    defaults = {
+        "reasoner": "tiny-omni", "summarizer": "smollm2-135m", "evaluator": "tiny-omni",
+        "threshold": 6, "max_iterations": 5, "selection": "argmax", "below_threshold": "keep_best",
+        "target_receives": "steps", "keyframes": "uniform", "max_keyframes": 5, "reasks": 1,
+        "reasoner_tokens": 512, "summarizer_tokens": 256, "evaluator_tokens": 32, "max_new_tokens": 64,
+        "agent_timeout": 600.0,
+    }
+
+    def __init__(self, settings=None):
+        super().__init__(settings)
+        s = self.settings
+        unknown = set(s) - set(self.defaults)
+        if unknown:
+            raise ValueError(f"unknown setting(s) {', '.join(sorted(unknown))}; known: {', '.join(self.defaults)}")
+        s["threshold"], s["max_iterations"], s["reasks"] = int(s["threshold"]), int(s["max_iterations"]), int(s["reasks"])
+        if not 1 <= s["threshold"] <= 10 or s["max_iterations"] < 1:
+            raise ValueError("threshold must be 1..10 and max_iterations at least 1")
+        for key, allowed in (("selection", SELECTIONS), ("below_threshold", BELOW), ("target_receives", RECEIVES),
+                             ("keyframes", ("uniform", "ssim"))):
+            if s[key] not in allowed:
+                raise ValueError(f"{key} must be one of {', '.join(allowed)}, not {s[key]!r}")
+        self.role_cards: dict = {}  # role -> ModelCard, bound by the runner when it plans
+        self.done: dict[str, dict] = {}  # reasoning key -> reasoning record
+        self._inflight: dict[str, asyncio.Future] = {}
+        self._store: Path | None = None
+
+    # -- wiring ----------------------------------------------------------------------------------------
+    def roles(self) -> dict[str, str]:
+        return {role: self.settings[role] for role in ROLES}
+
+    @property
+    def hash(self) -> str:
+        agents = {role: card.hash for role, card in sorted(self.role_cards.items())}
+        payload = json.dumps([super().hash, agents, PROMPTS], sort_keys=True, default=str)
+        return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+    def setup(self, workdir: Path | None, options: dict) -> None:
+        if options.get("reasoning_file"):
+            self._load(Path(options["reasoning_file"]))
+        if workdir is not None:
+            self._store = Path(workdir) / "reasoning.jsonl"
+            self._load(self._store)
+
+    def _load(self, path: Path) -> None:
+        if not path.exists():
+            return
+        for line in path.read_bytes().split(b"\n"):
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue  # a torn or damaged line: that sample's reasoning is recomputed
+            if isinstance(record, dict) and "key" in record:
+                self.done.setdefault(record["key"], record)
+
+    def _save(self, record: dict) -> None:
+        if self._store is None:
+            return
+        self._store.parent.mkdir(parents=True, exist_ok=True)
+        with open(self._store, "a", encoding="utf-8") as fh:
+            fh.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+
+    # -- the cache key: the sample's content and everything the agents' work depends on ------------------
+    def key(self, sample: Sample) -> str:
+        media = [[m.kind, m.role, content_hash(m.path) if m.path.exists() else f"missing:{m.path.name}"]
+                 for m in sample.media]
+        loop = {k: v for k, v in self.settings.items() if k not in ("max_new_tokens", "target_receives",
+                                                                      "below_threshold", "agent_timeout")}
+        agents = {role: card.hash for role, card in sorted(self.role_cards.items())}
+        payload = [media, sample.question, list(sample.options), agents, loop, self.version,
+                   {k: v for k, v in PROMPTS.items() if k != "target"}]
+        return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:24]
+
+    # -- strategy --------------------------------------------------------------------------------------
+    async def run(self, sample: Sample, target, ctx) -> Outcome:
+        reasoning = await self.reasoning(sample, ctx)
+        outcome = Outcome("")
+        outcome.trace.append({"step": "aurelia", **{k: v for k, v in reasoning.items() if k not in ("usage", "_source")},
+                              "source": reasoning.get("_source", "computed")})
+        for role, use in reasoning["usage"].items():
+            outcome.usage[role] = dict(use)
+        chosen = reasoning["chosen"]
+        if not reasoning["reached_threshold"] and self.settings["below_threshold"] == "drop":
+            raise BelowThreshold(f"no reasoning reached {self.settings['threshold']}/10 in "
+                                 f"{len(reasoning['iterations'])} iteration(s) (best {reasoning['best_score']})")
+        use_reasoning = reasoning["reached_threshold"] or self.settings["below_threshold"] == "keep_best"
+        prompt = self.target_prompt(sample, reasoning["iterations"][chosen] if use_reasoning else None)
+        request = Request((Message("user", tuple(media_parts(sample)) + (TextPart(prompt),)),),
+                          max_new_tokens=int(self.settings["max_new_tokens"]))
+        reply = await call(target, request, outcome, "target")
+        outcome.text = reply.text
+        outcome.trace.append({"step": "answer", "prompt": prompt, "reply": reply.text,
+                              "with_reasoning": use_reasoning})
+        return outcome
+
+    def target_prompt(self, sample: Sample, iteration: dict | None) -> str:
+        form = "mcq" if sample.options else ("caption" if isinstance(sample.answer, dict) else "open")
+        if iteration is None:  # below threshold with the baseline fallback: the plain question
+            from . import TEMPLATES
+
+            return TEMPLATES["baseline"][form].format(question=sample.question, options=format_options(sample.options))
+        lines = [f"{i + 1}. {step}" for i, step in enumerate(iteration["steps"])]
+        if self.settings["target_receives"] == "steps_and_answers":
+            answers = iteration["step_answers"]
+            lines = [f"{line} -> {answers[i]}" if i < len(answers) else line for i, line in enumerate(lines)]
+        return PROMPTS["target"][form].format(question=sample.question, options=format_options(sample.options),
+                                              reasoning="\n".join(lines))
+
+    async def reasoning(self, sample: Sample, ctx) -> dict:
+        """The sample's reasoning: from memory, the output folder, a distill file, or computed once."""
+        key = self.key(sample)
+        if key in self.done:
+            record = self.done[key]
+            return {**record, "_source": record.get("_source", "cache")}
+        loop = asyncio.get_running_loop()
+        pending = self._inflight.get(key)
+        if pending is not None and pending.get_loop() is loop:
+            return {**(await asyncio.shield(pending)), "_source": "cache"}
+        future = loop.create_future()
+        self._inflight[key] = future
+        try:
+            record = await self._compute(sample, ctx, key)
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # retrieved: waiting samples see it, the loop does not warn
+            raise
+        finally:
+            self._inflight.pop(key, None)
+        self.done[key] = record
+        self._save(record)
+        future.set_result(record)
+        return {**record, "_source": "computed"}
+
+    async def _ask(self, ctx, role: str, request: Request, outcome: Outcome) -> str:
+        try:
+            reply = await asyncio.wait_for(call(ctx.model(role), request, outcome, role),
+                                           timeout=float(self.settings["agent_timeout"]))
+        except asyncio.TimeoutError:
+            raise AgentTimeout(f"{role} did not answer within {self.settings['agent_timeout']}s") from None
+        return reply.text
+
+    def _media_request(self, sample: Sample, text: str, tokens: int) -> Request:
+        parts = []
+        for part in media_parts(sample):
+            if isinstance(part, VideoPart):
+                part = VideoPart(part.path, sampler=self.settings["keyframes"],
+                                 max_frames=int(self.settings["max_keyframes"]))
+            parts.append(part)
+        return Request((Message("user", tuple(parts) + (TextPart(text),)),), max_new_tokens=tokens)
+
+    async def _compute(self, sample: Sample, ctx, key: str) -> dict:
+        s = self.settings
+        usage = Outcome("")  # collects per-role usage
+        options_block = ("Options:\n" + format_options(sample.options)) if sample.options else ""
+        iterations: list[dict] = []
+        for t in range(1, s["max_iterations"] + 1):
+            if t == 1:
+                prompt = PROMPTS["reasoner"].format(question=sample.question, options_block=options_block)
+            else:
+                prev = iterations[-1]
+                steps = "\n".join(f"{i + 1}. {x}" for i, x in enumerate(prev["steps"]))
+                prompt = PROMPTS["reasoner_feedback"].format(question=sample.question, options_block=options_block,
+                                                             previous_steps=steps, score=prev["score"])
+            raw = await self._ask(ctx, "reasoner", self._media_request(sample, prompt, s["reasoner_tokens"]), usage)
+            parsed = parse_reasoning(raw)
+            notes = [f"reasoner: {n}" for n in parsed.notes]
+            for _ in range(s["reasks"]):
+                if parsed.ok:
+                    break
+                raw = await self._ask(ctx, "reasoner", self._media_request(
+                    sample, prompt + "\n\n" + PROMPTS["reasoner_reask"], s["reasoner_tokens"]), usage)
+                parsed = parse_reasoning(raw)
+                notes += ["reasoner: re-asked"] + [f"reasoner: {n}" for n in parsed.notes]
+            summary_prompt = PROMPTS["summarizer"].format(
+                question=sample.question, steps="\n".join(f"{i + 1}. {x}" for i, x in enumerate(parsed.steps)),
+                step_answers="\n".join(f"{i + 1}. {x}" for i, x in enumerate(parsed.step_answers)) or "(none given)",
+                final_answer=parsed.final_answer or "(none given)")
+            caption = (await self._ask(ctx, "summarizer", Request(
+                (Message("user", (TextPart(summary_prompt),)),), max_new_tokens=s["summarizer_tokens"]), usage)).strip()
+            eval_prompt = PROMPTS["evaluator"].format(caption=caption)
+            score_raw = await self._ask(ctx, "evaluator", self._media_request(sample, eval_prompt, s["evaluator_tokens"]),
+                                        usage)
+            scored = parse_score(score_raw)
+            for _ in range(s["reasks"]):
+                if scored.score is not None:
+                    break
+                score_raw = await self._ask(ctx, "evaluator", self._media_request(
+                    sample, eval_prompt + "\n\n" + PROMPTS["evaluator_reask"], s["evaluator_tokens"]), usage)
+                scored = parse_score(score_raw)
+                notes.append("evaluator: re-asked")
+            notes += [f"evaluator: {n}" for n in scored.notes]
+            parse_failed = scored.score is None
+            if parse_failed:
+                notes.append("evaluator: parse failure, counted as the lowest score (1)")
+            iterations.append({"iteration": t, "steps": parsed.steps, "step_answers": parsed.step_answers,
+                               "final_answer": parsed.final_answer, "reasoner_raw": raw, "caption": caption,
+                               "score": 1 if parse_failed else scored.score, "evaluator_raw": score_raw,
+                               "score_parse_failed": parse_failed, "reasoning_parse_ok": parsed.ok, "notes": notes})
+            if iterations[-1]["score"] >= s["threshold"]:
+                break
+        scores = [it["score"] for it in iterations]
+        reached = [i for i, sc in enumerate(scores) if sc >= s["threshold"]]
+        if reached and s["selection"] == "first":
+            chosen = reached[0]
+        else:
+            chosen = max(range(len(scores)), key=lambda i: (scores[i], -i))  # best score, earliest on ties
+        return {"key": key, "task": sample.task, "sample_id": sample.id, "query": sample.question,
+                "options": list(sample.options), "media": [m.to_json() for m in sample.media],
+                "video_path": next((str(m.path) for m in sample.media if m.kind == "video"), None),
+                "audio_path": next((str(m.path) for m in sample.media if m.kind == "audio"), None),
+                "reasoning_steps": iterations[chosen]["steps"], "step_answers": iterations[chosen]["step_answers"],
+                "final_answer": iterations[chosen]["final_answer"], "caption": iterations[chosen]["caption"],
+                "scores": scores, "chosen": chosen, "best_score": scores[chosen],
+                "reached_threshold": bool(reached), "iterations": iterations, "usage": usage.usage,
+                "settings": {k: v for k, v in s.items()}, "prompt_version": self.version}
+
+    async def distill(self, sample: Sample, ctx) -> dict:
+        """The reasoning-enhanced data record for one sample (the paper's data generation)."""
+        record = await self.reasoning(sample, ctx)
+        return {k: v for k, v in record.items() if k != "_source"}
