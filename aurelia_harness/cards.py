@@ -7,6 +7,7 @@ never mix with these in one output directory.
 from __future__ import annotations
 
 import copy
+import functools
 import hashlib
 import json
 from dataclasses import dataclass, field
@@ -40,7 +41,7 @@ class ModelCard:
                 "revision": self.revision, "description": self.description,
                 "pipeline_check": self.pipeline_check, **self.options}
 
-    @property
+    @functools.cached_property
     def hash(self) -> str:
         payload = {k: v for k, v in self.to_json().items() if k not in ("description", "paper")}
         return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:16]
@@ -76,4 +77,5 @@ def load_card(path: Path) -> ModelCard:
 
 
 def load_cards(folder: Path) -> list[ModelCard]:
-    return [load_card(p) for p in sorted(Path(folder).glob("*.toml"))]
+    """Every card in the folder and its subfolders (model_cards/paper/ holds the paper's models)."""
+    return [load_card(p) for p in sorted(Path(folder).rglob("*.toml"))]

@@ -53,6 +53,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--no-progress", dest="progress", action="store_false", default=None)
     run.add_argument("--cache-dir", type=Path, help="decoded-media and generated-data cache")
     run.add_argument("--data-root", type=Path, help="folder that task data paths are relative to")
+    run.add_argument("--modality", choices=["av", "video", "audio", "text"],
+                     help="modality ablation: keep only these inputs in every request (text = the question alone)")
     run.add_argument("--reasoning", dest="reasoning_file", type=Path,
                      help="reasoning file from `avharness distill`: agent work found there is not recomputed")
 
@@ -92,6 +94,17 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("--per-task", type=int, default=8)
     synth.add_argument("--seed", type=int, default=0)
     synth.add_argument("--categories", type=_csv, default=None)
+    imp = data_sub.add_parser("import", help="convert source annotations (music-avqa, avsd, valor, aurelia) to a manifest")
+    imp.add_argument("format", choices=["music-avqa", "avsd", "valor", "aurelia"])
+    imp.add_argument("src", type=Path, help="the source annotation file")
+    imp.add_argument("--out", type=Path, required=True, help="dataset folder to write (manifest.jsonl + media/)")
+    imp.add_argument("--videos", type=Path, help="folder holding the source videos")
+    imp.add_argument("--copy", action="store_true", help="copy media into OUT/media instead of linking")
+    imp.add_argument("--history", type=int, default=0, help="avsd: earlier dialog turns to include")
+    val = data_sub.add_parser("validate", help="check a manifest against its media before a long run")
+    _add_common(val)
+    val.add_argument("path", type=Path, help="a dataset folder (with manifest.jsonl) or a manifest file")
+    val.add_argument("--task", help="also check the task's shape (options count, media per sample)")
     return parser
 
 
@@ -133,7 +146,8 @@ def cmd_run(args) -> int:
 
     flags = {k: getattr(args, k) for k in ("models", "tasks", "strategies", "output", "limit", "sample_ids",
                                            "seed", "concurrency", "batch_size", "fail_on_error", "overwrite",
-                                           "progress", "cache_dir", "data_root", "plugins", "reasoning_file")}
+                                           "progress", "cache_dir", "data_root", "plugins", "reasoning_file",
+                                           "modality")}
     config = load_config(args.config, flags)
     registry = discover(config.plugins)
     for problem in registry.problems:
@@ -250,6 +264,27 @@ def cmd_doctor(args) -> int:
 
 
 def cmd_data(args) -> int:
+    if args.data_command == "import":
+        from .importers import FORMATS
+
+        report = FORMATS[args.format](args.src, args.out, videos=args.videos, copy=args.copy, history=args.history)
+        print(f"{report.manifest}: {report.written} samples written, {len(report.skipped)} skipped, "
+              f"{len(report.missing_media)} media file(s) not found")
+        for line in report.skipped[:20]:
+            print(f"  skipped {line}")
+        if report.missing_media:
+            print(f"  missing media, e.g. {report.missing_media[0]} (run `avharness data validate {args.out}`)")
+        return 0
+    if args.data_command == "validate":
+        from .validate import validate
+
+        task = None
+        if args.task:
+            _, registry = _registry(args)
+            task = registry.task(args.task)
+        report = validate(args.path, task)
+        print(report.text())
+        return 1 if report.problems else 0
     from .synth import CATEGORIES, generate
 
     categories = args.categories or list(CATEGORIES)

@@ -57,6 +57,7 @@ class Paired:
     ci95: tuple[float, float] | None = None
     b_better: int = 0  # samples right in B only (right/wrong metrics)
     a_better: int = 0
+    modality: str = "av"
 
     @property
     def diff(self) -> float:
@@ -72,7 +73,7 @@ class Paired:
         return self.p_value is not None and self.p_value < alpha
 
     def to_json(self) -> dict:
-        return {"model": self.model, "task": self.task, "a": self.a, "b": self.b, "n": self.n,
+        return {"model": self.model, "task": self.task, "a": self.a, "b": self.b, "modality": self.modality, "n": self.n,
                 "value_a": self.value_a, "value_b": self.value_b, "diff": self.diff,
                 "relative_gain": self.relative_gain, "test": "bootstrap" if self.graded else "mcnemar_exact",
                 "p_value": self.p_value, "ci95": list(self.ci95) if self.ci95 else None,
@@ -101,7 +102,7 @@ def pair(model: str, task: str, label_a: str, recs_a: list[Record], label_b: str
 def _groups(records: list[Record]) -> dict[tuple, list[Record]]:
     groups: dict[tuple, list[Record]] = defaultdict(list)
     for r in records:
-        groups[(r.model, r.task, r.strategy)].append(r)
+        groups[(r.model, r.task, r.strategy, r.modality)].append(r)
     return groups
 
 
@@ -109,11 +110,13 @@ def within_run(records: list[Record], graded_tasks: set[str], reference: str = "
     """Every strategy against `reference` for the same model and task."""
     groups = _groups(records)
     out = []
-    for (model, task, strategy), recs in sorted(groups.items()):
-        if strategy == reference or (model, task, reference) not in groups:
+    for (model, task, strategy, modality), recs in sorted(groups.items()):
+        if strategy == reference or (model, task, reference, modality) not in groups:
             continue
-        p = pair(model, task, reference, groups[(model, task, reference)], strategy, recs, task in graded_tasks)
+        p = pair(model, task, reference, groups[(model, task, reference, modality)], strategy, recs,
+                 task in graded_tasks)
         if p:
+            p.modality = modality
             out.append(p)
     return out
 
@@ -137,10 +140,11 @@ def compare_runs(run_a: Path, run_b: Path) -> list[tuple[str, Paired]]:
     graded = _graded_from_results(Path(run_a)) | _graded_from_results(Path(run_b))
     out = []
     for key in sorted(set(ga) & set(gb)):
-        model, task, strategy = key
+        model, task, strategy, modality = key
         p = pair(model, task, str(run_a), ga[key], str(run_b), gb[key], task in graded)
         if p:
-            out.append((strategy, p))
+            p.modality = modality
+            out.append((strategy if modality == "av" else f"{strategy} [{modality} only]", p))
     return out
 
 

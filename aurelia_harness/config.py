@@ -66,6 +66,8 @@ class RunConfig:
     plugins: list[str] = field(default_factory=list)
     strategy_settings: dict = field(default_factory=dict)  # [strategy.NAME] tables
     model_overrides: dict = field(default_factory=dict)  # [model.NAME] tables merged into cards
+    task_overrides: dict = field(default_factory=dict)  # [task.NAME] tables, e.g. manifest = "..."
+    modality: str = "av"  # av | video | audio | text: inputs every request keeps (modality ablation)
     reasoning_file: Path | None = None  # precomputed agent reasoning (avharness distill) for strategies that use it
     config_path: Path | None = None
 
@@ -78,7 +80,7 @@ class RunConfig:
 
 
 _RUN_KEYS = {"models", "tasks", "strategies", "output", "limit", "sample_ids", "seed", "concurrency",
-             "batch_size", "fail_on_error", "overwrite", "progress", "decode_timeout"}
+             "batch_size", "fail_on_error", "overwrite", "progress", "decode_timeout", "modality"}
 
 
 def load_config(path: Path | None, flags: dict | None = None) -> RunConfig:
@@ -111,6 +113,7 @@ def load_config(path: Path | None, flags: dict | None = None) -> RunConfig:
     cfg.plugins = list(data.get("plugins", {}).get("load", []))
     cfg.strategy_settings = dict(data.get("strategy", {}))
     cfg.model_overrides = dict(data.get("model", {}))
+    cfg.task_overrides = dict(data.get("task", {}))
     for key, value in (flags or {}).items():
         if value is None:
             continue
@@ -126,4 +129,8 @@ def load_config(path: Path | None, flags: dict | None = None) -> RunConfig:
             setattr(cfg, name, [v.strip() for v in value.split(",") if v.strip()])
     if cfg.concurrency < 1:
         raise ConfigError("concurrency must be at least 1")
+    from .types import MODALITIES
+
+    if cfg.modality not in MODALITIES:
+        raise ConfigError(f"modality must be one of {', '.join(MODALITIES)}, not {cfg.modality!r}")
     return cfg

@@ -15,8 +15,9 @@ from .errors import OutputConflict
 from .types import Record
 
 
-def record_key(model_hash: str, task: str, strategy_hash: str, sample_id: str) -> str:
-    return f"{model_hash}|{task}|{strategy_hash}|{sample_id}"
+def record_key(model_hash: str, task: str, strategy_hash: str, sample_id: str, modality: str = "av") -> str:
+    key = f"{model_hash}|{task}|{strategy_hash}|{sample_id}"
+    return key if modality == "av" else f"{key}|{modality}"
 
 
 class Journal:
@@ -49,10 +50,11 @@ class Journal:
         records = self.read() if records is None else records
         existing: dict[tuple, set] = {}
         for r in records:
-            existing.setdefault((r.model, r.task, r.strategy), set()).add((r.model_hash, r.strategy_hash))
+            existing.setdefault((r.model, r.task, r.strategy, r.modality), set()).add((r.model_hash, r.strategy_hash))
         conflicts = []
-        for model, mhash, task, strategy, shash in planned:
-            for old_m, old_s in existing.get((model, task, strategy), ()):
+        for model, mhash, task, strategy, shash, *rest in planned:
+            modality = rest[0] if rest else "av"
+            for old_m, old_s in existing.get((model, task, strategy, modality), ()):
                 what = []
                 if old_m != mhash:
                     what.append(f"model card (hash {old_m} before, {mhash} now)")
@@ -73,7 +75,7 @@ class Journal:
         for path in self.files():
             kept = []
             for rec in _read_file(path):
-                combo = (rec.model, rec.task, rec.strategy)
+                combo = (rec.model, rec.task, rec.strategy, rec.modality)
                 if combo in combos and (rec.model_hash, rec.strategy_hash) != keep_hashes[combo]:
                     dropped += 1
                     continue

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from .cards import ModelCard
 from .errors import describe_exception
 from .media import MediaStore
-from .types import AudioPart, ImagePart, Reply, Request, VideoPart
+from .types import AudioPart, ImagePart, Reply, Request, VideoPart, restrict_modality
 
 
 @dataclass(frozen=True)
@@ -123,8 +123,9 @@ class ModelHandle:
     """Async front of one loaded adapter: requests that arrive together are handed over as one batch, and
     the adapter runs in a worker thread so the event loop keeps other samples moving."""
 
-    def __init__(self, adapter: ModelAdapter, batch_size: int = 4, role: str = "target"):
+    def __init__(self, adapter: ModelAdapter, batch_size: int = 4, role: str = "target", modality: str = "av"):
         self.adapter = adapter
+        self.modality = modality  # every request is restricted to this modality ablation
         self.batch_size = max(1, batch_size)
         self.role = role
         self.name = adapter.card.name
@@ -134,6 +135,7 @@ class ModelHandle:
         self._slots_loop = None
 
     async def generate(self, request: Request) -> Reply:
+        request = restrict_modality(request, self.modality)
         if self.adapter.parallel_requests:
             return await self._generate_parallel(request)
         future = asyncio.get_running_loop().create_future()

@@ -51,9 +51,9 @@ def git_commit() -> str | None:
 def aggregate(records: list[Record], graded_tasks: set[str]) -> list[dict]:
     groups: dict[tuple, list[Record]] = defaultdict(list)
     for r in records:
-        groups[(r.model, r.task, r.strategy)].append(r)
+        groups[(r.model, r.task, r.strategy, r.modality)].append(r)
     rows = []
-    for (model, task, strategy), recs in sorted(groups.items()):
+    for (model, task, strategy, modality), recs in sorted(groups.items()):
         values = [0.0 if r.error or r.score is None else float(r.score) for r in recs]
         n = len(values)
         mean = sum(values) / n if n else 0.0
@@ -69,7 +69,7 @@ def aggregate(records: list[Record], graded_tasks: set[str]) -> list[dict]:
             if r.error:
                 error_kinds[r.error.get("type", "error")] += 1
         rows.append({
-            "model": model, "task": task, "strategy": strategy, "n": n,
+            "model": model, "task": task, "strategy": strategy, "modality": modality, "n": n,
             "metric": "mean_score" if graded else "accuracy", "value": mean, "ci95": [lo, hi],
             "errors": sum(1 for r in recs if r.error), "error_types": dict(error_kinds),
             "unparseable": sum(1 for r in recs if r.unparseable and not r.error),
@@ -114,11 +114,27 @@ def write(config, plan, records: list[Record], model_problems: list, registry, e
     graded = {t.name for t in registry.tasks.values() if getattr(t, "graded", False)}
     rows = aggregate(records, graded)
     cards = {name: registry.cards[name] for name in {r["model"] for r in rows} if name in registry.cards}
+    cards.update({c.name: c for c in plan.cards})  # as run: with this run's [model.NAME] overrides
     cards.update({c.name: c for c in agent_cards or []})
+    by_id = {name: {s.id: s for s in samples} for name, samples in plan.samples.items()}
+    for row in rows:
+        task = registry.tasks.get(row["task"])
+        if task is not None and hasattr(task, "corpus_metrics") and row["task"] in by_id:
+            pairs = [(r.prediction or "", by_id[row["task"]][r.sample_id]) for r in records
+                     if (r.model, r.task, r.strategy, r.modality) == (row["model"], row["task"], row["strategy"],
+                                                                      row["modality"])
+                     and r.sample_id in by_id[row["task"]]]
+            corpus = task.corpus_metrics(pairs)
+            if corpus:
+                row["corpus"] = corpus
+        paper = paper_figure(cards.get(row["model"]), task, row["strategy"])
+        if paper is not None:
+            row["paper"] = paper
     comparisons = []
     for p in compare.within_run(records, graded):
         entry = p.to_json()
-        row = next((r for r in rows if (r["model"], r["task"], r["strategy"]) == (p.model, p.task, p.b)), None)
+        row = next((r for r in rows if (r["model"], r["task"], r["strategy"], r["modality"]) ==
+                    (p.model, p.task, p.b, p.modality)), None)
         calls = (row or {}).get("agents", {}).get("calls_per_sample")
         if calls:
             entry["gain_per_agent_call"] = p.diff / calls
@@ -143,6 +159,16 @@ def write(config, plan, records: list[Record], model_problems: list, registry, e
     return results
 
 
+def paper_figure(card, task, strategy: str) -> float | None:
+    """The paper's score (0..1) for this model, task column and strategy (baseline: the Y of "X / Y")."""
+    column = getattr(task, "definition", {}).get("paper_column") if task is not None else None
+    cell = card.get(f"paper.results.{column}") if card is not None and column else None
+    if not isinstance(cell, dict):
+        return None
+    value = cell.get({"baseline": "baseline", "aurelia": "aurelia"}.get(strategy, ""))
+    return None if value is None else value / 100
+
+
 def _paper_gain(card, task, strategy: str) -> float | None:
     """The paper's relative gain for this model, task and strategy, where the card carries the paper's
     numbers ([paper.results.COLUMN] with baseline and aurelia) and the task names its paper column."""
@@ -163,13 +189,23 @@ def _fmt(value: float | None, pct: bool = True) -> str:
 
 def summary_markdown(results: dict, cards: dict | None = None) -> str:
     lines = ["# avharness summary", "",
-             "| model | task | strategy | n | metric | score | 95% CI | errors | unparseable | s/sample |",
-             "|---|---|---|---:|---|---:|---|---:|---:|---:|"]
+             "| model | task | strategy | n | metric | score | 95% CI | paper | errors | unparseable | s/sample |",
+             "|---|---|---|---:|---|---:|---|---:|---:|---:|---:|"]
     for r in results["results"]:
         lo, hi = r["ci95"]
-        lines.append(f"| {r['model']} | {r['task']} | {r['strategy']} | {r['n']} | {r['metric']} | "
-                     f"{_fmt(r['value'])} | {_fmt(lo)}-{_fmt(hi)} | {r['errors']} | {r['unparseable']} | "
-                     f"{_fmt(r['mean_seconds'], pct=False)} |")
+        label = r["strategy"] if r.get("modality", "av") == "av" else f"{r['strategy']} [{r['modality']} only]"
+        lines.append(f"| {r['model']} | {r['task']} | {label} | {r['n']} | {r['metric']} | "
+                     f"{_fmt(r['value'])} | {_fmt(lo)}-{_fmt(hi)} | {_fmt(r.get('paper'))} | {r['errors']} | "
+                     f"{r['unparseable']} | {_fmt(r['mean_seconds'], pct=False)} |")
+    corpus_rows = [r for r in results["results"] if r.get("corpus")]
+    if corpus_rows:
+        lines += ["", "Caption metrics (corpus level):", "", "| model | task | strategy | BLEU-4 | ROUGE-L | CIDEr-D | METEOR |",
+                  "|---|---|---|---:|---:|---:|---:|"]
+        for r in corpus_rows:
+            c = r["corpus"]
+            met = f"{100 * c['meteor']:.1f}" if c.get("meteor") is not None else "n/a"
+            lines.append(f"| {r['model']} | {r['task']} | {r['strategy']} | {100 * c['bleu4']:.1f} | "
+                         f"{100 * c['rouge_l']:.1f} | {c['cider_d']:.3f} | {met} |")
     agent_rows = [r for r in results["results"] if r.get("agents")]
     if agent_rows:
         lines += ["", "Agent cost per sample:", "",
@@ -210,7 +246,8 @@ def summary_markdown(results: dict, cards: dict | None = None) -> str:
         notes.append(f"- {len(results['data_problems'])} data problem(s) (lines skipped); see results.json")
     if notes:
         lines += ["", "Notes:", *notes]
-    lines += ["", "Scores are percentages; errors and unparseable answers count as wrong.", ""]
+    lines += ["", "Scores are percentages; errors and unparseable answers count as wrong. \"paper\": the AURELIA "
+              "paper's figure for the same model, task column and strategy, where the model card carries it.", ""]
     return "\n".join(lines)
 
 

@@ -20,12 +20,12 @@ from .cards import ModelCard
 from .config import RunConfig
 from .errors import ConfigError, FailedOnError, describe_exception
 from .journal import Journal, record_key
-from .media import MediaEmpty, MediaMissing, MediaStore
+from .media import MediaStore
 from .models import ModelHandle
 from .plugins import Registry
 from .strategy import Context, Strategy
 from .tasks import DataProblem, Task
-from .types import Record, Sample
+from .types import Record, Request, Sample
 
 
 @dataclass
@@ -85,7 +85,9 @@ def expand(names: list[str], known: dict, groups: dict, lookup) -> list[str]:
 
 
 def build_plan(config: RunConfig, registry: Registry, log=print) -> Plan:
-    card_names = expand(config.models, registry.cards, {}, registry.card)
+    # "all" means every card meant to be evaluated: agent-only cards (text models serving a role) stay out
+    targets = {n: c for n, c in registry.cards.items() if not c.get("agent_only")}
+    card_names = expand(config.models, targets, {}, registry.card)
     cards = []
     skipped = []
     for name in card_names:
@@ -94,7 +96,10 @@ def build_plan(config: RunConfig, registry: Registry, log=print) -> Plan:
             skipped.append(f"{name}: needs adapter '{card.adapter}', which no loaded plugin provides")
             continue
         cards.append(card)
-    task_names = expand(config.tasks, registry.tasks, registry.task_groups(), registry.task)
+    groups = registry.task_groups()
+    # "all" means AVReasonBench's tasks where they are registered (AVSynth stays opt-in by name or group)
+    task_names = expand(config.tasks, {n: 1 for n in groups.get("avreasonbench", registry.tasks)}, groups,
+                        registry.task)
     tasks = [registry.task(n) for n in task_names]
     strategies = []
     for name in expand(config.strategies, registry.strategies, {}, registry.strategy):
@@ -111,7 +116,7 @@ def build_plan(config: RunConfig, registry: Registry, log=print) -> Plan:
                 raise ConfigError(f"strategy '{name}': its {role} '{card_name}' needs adapter '{card.adapter}', "
                                   "which no loaded plugin provides")
             role_cards[role] = card
-        strategy.role_cards = role_cards  # part of the strategy's identity (hash) where it uses agents
+        strategy.bind(role_cards)  # part of the strategy's identity (hash) where it uses agents
         strategies.append(strategy)
     samples, problems = {}, []
     for task in tasks:
@@ -128,12 +133,13 @@ def build_plan(config: RunConfig, registry: Registry, log=print) -> Plan:
 
 
 def _media_precheck(sample: Sample) -> None:
-    """Cheap checks before any model work: every media file exists and is not empty."""
-    for item in sample.media:
-        if not item.path.exists():
-            raise MediaMissing(item.path, "file does not exist")
-        if item.path.stat().st_size == 0:
-            raise MediaEmpty(item.path, "file is empty (0 bytes)")
+    """The checks of `avharness data validate`, per sample before any model work: every media file exists,
+    is not empty, is media, and has the stream its kind needs."""
+    from .validate import first_media_error
+
+    error = first_media_error(sample)
+    if error is not None:
+        raise error
 
 
 def _device(shard: Shard) -> str:
@@ -157,6 +163,7 @@ class Runner:
         self.journal = Journal(config.output, self.shard.rank, self.shard.world)
         self.strategy_cache: dict = {}
         self.agents: dict[str, ModelHandle] = {}  # card name -> loaded agent model, for the whole run
+        self.judges: dict[str, ModelHandle | None] = {}  # judge card name -> loaded model (None: failed)
 
     def run(self) -> RunResult:
         cfg = self.config
@@ -166,11 +173,11 @@ class Runner:
             self.log(f"skipping model {line}")
         for problem in plan.problems:
             self.log(f"data: {problem}")
-        planned = [(c.name, c.hash, t.name, s.name, s.hash) for c in plan.cards for t in plan.tasks
+        planned = [(c.name, c.hash, t.name, s.name, s.hash, cfg.modality) for c in plan.cards for t in plan.tasks
                    for s in plan.strategies]
         existing = self.journal.read()
         if cfg.overwrite and self.shard.rank == 0:
-            combos = {(m, t, s): (mh, sh) for m, mh, t, s, sh in planned}
+            combos = {(m, t, s, mo): (mh, sh) for m, mh, t, s, sh, mo in planned}
             dropped = self.journal.discard(set(combos), combos)
             if dropped:
                 self.log(f"--overwrite: discarded {dropped} earlier record(s) made with other settings")
@@ -182,21 +189,22 @@ class Runner:
         for index, (card, task, strategy, sample) in enumerate(plan.items()):
             if not self.shard.mine(index):
                 continue
-            if record_key(card.hash, task.name, strategy.hash, sample.id) in done:
+            if record_key(card.hash, task.name, strategy.hash, sample.id, cfg.modality) in done:
                 continue
             work.setdefault(card.name, []).append((task, strategy, sample))
         total = sum(len(v) for v in work.values())
         already = len([1 for c, t, s, x in plan.items()
-                       if record_key(c.hash, t.name, s.hash, x.id) in done])
+                       if record_key(c.hash, t.name, s.hash, x.id, cfg.modality) in done])
         if already:
             self.log(f"resuming: {already} record(s) already in {cfg.output}, {total} to do")
 
         result = RunResult(cfg.output, {})
         bar = _progress(total, cfg.progress and total > 0)
         for strategy in plan.strategies:
-            strategy.setup(cfg.output, {"reasoning_file": cfg.reasoning_file})
+            strategy.setup(cfg.output, {"reasoning_file": cfg.reasoning_file, "modality": cfg.modality})
         try:
             self._load_agents(plan, work, bar, result)
+            self._load_judges(plan, result)
             for card in plan.cards:
                 items = work.get(card.name)
                 if not items:
@@ -209,7 +217,7 @@ class Runner:
             bar.close()
             for strategy in plan.strategies:
                 strategy.finish()
-            for handle in self.agents.values():
+            for handle in {id(h): h for h in [*self.agents.values(), *self.judges.values()] if h}.values():
                 handle.adapter.close()
             self.journal.close()
             self.media.close()
@@ -239,6 +247,47 @@ class Runner:
                 bar.update(len(items) - len(kept))
                 work[card_name] = kept
 
+    def _load_judges(self, plan: Plan, result: RunResult) -> None:
+        """Judge models of tasks that score with one; a judge that cannot load leaves its task on its
+        automatic metric, said once."""
+        for task in plan.tasks:
+            name = getattr(task, "judge", None)
+            if not name or name in self.judges:
+                continue
+            try:
+                card = self.registry.card(name).with_overrides(self.config.model_overrides.get(name, {}))
+                self.judges[name] = self.agents.get(name) or ModelHandle(self._load(card), self.config.batch_size,
+                                                                         role="judge", modality=self.config.modality)
+            except Exception as exc:
+                info = describe_exception(exc)
+                self.log(f"judge model {name} of task {task.name} could not load: {info['type']}: {info['message']}; "
+                         f"scoring {task.name} with its automatic metric")
+                result.model_problems.append({"model": name, "role": f"{task.name}.judge", **info})
+                self.judges[name] = None
+
+    async def _judge(self, task, sample: Sample, outcome, rec: Record) -> None:
+        """Score with the task's judge model and rubric; keep its score and rationale in the record."""
+        from .replies import parse_score, rationale
+        from .strategy import call, media_parts
+        from .types import Message, TextPart
+
+        handle = self.judges.get(task.judge)
+        if handle is None:
+            rec.notes.append(f"judge {task.judge} unavailable: scored with {task.metric}")
+            return
+        prompt = task.judge_request_text(sample, outcome.text)
+        request = Request((Message("user", tuple(media_parts(sample)) + (TextPart(prompt),)),), max_new_tokens=128)
+        reply = await call(handle, request, outcome, "judge")
+        parsed = parse_score(reply.text)
+        if parsed.score is None:  # one re-ask, then the answer counts as unparseable
+            reply = await call(handle, request, outcome, "judge")
+            parsed = parse_score(reply.text)
+        rec.usage = outcome.usage
+        rec.trace.append({"step": "judge", "model": task.judge, "score": parsed.score, "notes": parsed.notes,
+                          "rationale": rationale(reply.text), "reply": reply.text, "automatic": rec.score})
+        rec.score = None if parsed.score is None else parsed.score / 10
+        rec.unparseable = parsed.score is None
+
     def load_agents(self, strategies: list[Strategy], result: RunResult) -> set[str]:
         """Load the agents of these strategies; return the names of strategies that cannot run."""
         broken: set[str] = set()
@@ -248,7 +297,8 @@ class Runner:
                     continue
                 card = strategy.role_cards.get(role) or self.registry.card(name)
                 try:
-                    self.agents[name] = ModelHandle(self._load(card), self.config.batch_size, role=role)
+                    self.agents[name] = ModelHandle(self._load(card), self.config.batch_size, role=role,
+                                                    modality=self.config.modality)
                 except Exception as exc:
                     info = describe_exception(exc)
                     self.log(f"agent model {name} ({role} of {strategy.name}) could not load: "
@@ -268,7 +318,7 @@ class Runner:
             handle = shared  # the target is also an agent: one loaded copy serves both
         else:
             try:
-                handle = ModelHandle(self._load(card), self.config.batch_size)
+                handle = ModelHandle(self._load(card), self.config.batch_size, modality=self.config.modality)
             except Exception as exc:  # no weights, not installed, out of memory: report once, go on
                 info = describe_exception(exc)
                 self.log(f"model {card.name} could not load: {info['type']}: {info['message']}; skipping it")
@@ -303,9 +353,10 @@ class Runner:
         await asyncio.gather(*(one(*item) for item in items))
 
     async def _one(self, card, handle, task: Task, strategy: Strategy, sample: Sample, ctx) -> Record:
-        key = record_key(card.hash, task.name, strategy.hash, sample.id)
+        modality = self.config.modality
+        key = record_key(card.hash, task.name, strategy.hash, sample.id, modality)
         rec = Record(model=card.name, task=task.name, strategy=strategy.name, sample_id=sample.id, key=key,
-                     model_hash=card.hash, strategy_hash=strategy.hash, category=sample.category)
+                     model_hash=card.hash, strategy_hash=strategy.hash, category=sample.category, modality=modality)
         start = time.perf_counter()
         try:
             _media_precheck(sample)
@@ -315,6 +366,8 @@ class Runner:
             rec.parsed, rec.score, rec.unparseable = score.parsed, score.value, score.unparseable
             if score.detail:
                 rec.trace = rec.trace + [{"step": "score", **score.detail}]
+            if getattr(task, "judge", None):
+                await self._judge(task, sample, outcome, rec)
         except (KeyboardInterrupt, asyncio.CancelledError):
             raise
         except Exception as exc:  # errors are data: this sample fails, the run goes on
@@ -372,7 +425,7 @@ def distill(config: RunConfig, registry: Registry, out: Path, strategy_name: str
         log(f"data: {problem}")
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    strategy.setup(None, {"reasoning_file": out})
+    strategy.setup(None, {"reasoning_file": out, "modality": cfg.modality})
     samples = [s for t in plan.tasks for s in plan.samples[t.name]]
     todo = [s for s in samples if strategy.key(s) not in strategy.done]
     counts = {"samples": len(samples), "already": len(samples) - len(todo), "written": 0, "errors": 0}

@@ -179,17 +179,17 @@ _ARTICLES = {"a", "an", "the"}
 
 
 def normalize_answer(text, synonyms: dict[str, str] | None = None) -> str:
-    """Lower case, no punctuation or articles, number words as digits, synonyms mapped to one form."""
-    words = _norm_words(str(text)).split()
-    out = []
-    for w in words:
-        if w in _ARTICLES:
-            continue
-        w = _NUMBER_WORDS.get(w, w)
-        if synonyms:
-            w = synonyms.get(w, w)
-        out.append(w)
-    return " ".join(out)
+    """Lower case, no punctuation, underscores or articles, number words as digits, and each synonym phrase
+    (whole words; the longest first, in one pass) written as its canonical form."""
+    words = _norm_words(str(text).replace("_", " ")).split()
+    out = " ".join(_NUMBER_WORDS.get(w, w) for w in words if w not in _ARTICLES)
+    if synonyms:
+        table = {normalize_answer(k): normalize_answer(v) for k, v in synonyms.items()}
+        variants = sorted((k for k in table if k), key=len, reverse=True)
+        if variants:
+            pattern = re.compile(r"(?<!\S)(" + "|".join(re.escape(v) for v in variants) + r")(?!\S)")
+            out = pattern.sub(lambda m: table[m.group(1)], out)
+    return out
 
 
 _ANSWER_MARK = re.compile(r"(?:final\s+answer|the\s+answer|answer)\s*(?:is|:|：)\s*", re.I)

@@ -50,8 +50,16 @@ class Strategy:
     name = ""
     defaults: dict = {}
 
+    role_cards: dict = {}  # role -> ModelCard, bound by the runner when it plans
+
     def __init__(self, settings: dict | None = None):
         self.settings = {**self.defaults, **(settings or {})}
+        self._hash: str | None = None
+
+    def bind(self, role_cards: dict) -> None:
+        """Fix the agent cards this strategy will use (they are part of its identity)."""
+        self.role_cards = dict(role_cards)
+        self._hash = None
 
     def roles(self) -> dict[str, str]:
         """Agent models this strategy needs besides the target: role -> model card name. The runner loads
@@ -66,7 +74,15 @@ class Strategy:
 
     @property
     def hash(self) -> str:
-        payload = {"name": self.name, "settings": self.settings, "version": getattr(self, "version", 1)}
+        """Identity of the results this strategy produces (computed once: settings are fixed after bind)."""
+        if getattr(self, "_hash", None) is None:
+            self._hash = self.identity()
+        return self._hash
+
+    def identity(self) -> str:
+        agents = {role: card.hash for role, card in sorted(self.role_cards.items())}
+        payload = {"name": self.name, "settings": self.settings, "version": getattr(self, "version", 1),
+                   "agents": agents}
         return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
     async def __call__(self, sample: Sample, target, ctx: Context) -> Outcome:

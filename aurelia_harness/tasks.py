@@ -13,15 +13,16 @@ the rest of the task runs.
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import scoring
+from . import caption_metrics, scoring
 from .errors import ConfigError
 from .types import MediaItem, Sample, Score
 
-ANSWER_FORMS = ("mcq", "open", "caption")
+ANSWER_FORMS = ("mcq", "open", "caption", "auto")  # auto: mcq where a sample has options, else open
 
 
 @dataclass
@@ -40,7 +41,8 @@ class TaskData:
     problems: list[DataProblem] = field(default_factory=list)
 
 
-def read_manifest(path: Path, task: str) -> TaskData:
+def read_manifest(path: Path, task: str, check=None) -> TaskData:
+    """Samples of a manifest; `check(sample) -> str | None` may refuse a sample with a reason."""
     path = Path(path)
     root = path.parent.resolve()
     samples, problems, seen = [], [], set()
@@ -71,6 +73,10 @@ def read_manifest(path: Path, task: str) -> TaskData:
             problems.append(DataProblem(task, where, f"duplicate id '{sample.id}'; line skipped"))
             continue
         seen.add(sample.id)
+        refusal = check(sample) if check else None
+        if refusal:
+            problems.append(DataProblem(task, where, f"{refusal}; line skipped"))
+            continue
         samples.append(sample)
     if not samples and not problems:
         problems.append(DataProblem(task, str(path), "manifest holds no samples"))
@@ -89,8 +95,9 @@ def _sample_from(data: Any, root: Path, task: str) -> Sample:
     for item in data.get("media", []):
         if not isinstance(item, dict) or item.get("kind") not in ("video", "audio", "image") or not item.get("path"):
             raise ValueError(f"bad media item {item!r}: needs kind (video|audio|image) and path")
-        resolved = (root / item["path"]).resolve()
-        if not resolved.is_relative_to(root):
+        # lexical check: "../" may not climb out; a symlink the dataset's author placed inside is followed
+        resolved = Path(os.path.normpath(root / item["path"]))
+        if Path(item["path"]).is_absolute() or not resolved.is_relative_to(root):
             raise ValueError(f"media path '{item['path']}' leaves the dataset folder; refused")
         media.append(MediaItem(item["kind"], resolved, item.get("role", "")))
     options = tuple(str(o) for o in data.get("options") or ())
@@ -127,22 +134,40 @@ class Task:
     def graded(self) -> bool:
         return self.metric != "accuracy"
 
+    def form(self, sample: Sample) -> str:
+        if self.answer_form == "auto":
+            return "mcq" if sample.options else "open"
+        return self.answer_form
+
     def score(self, sample: Sample, text: str) -> Score:
-        if self.answer_form == "mcq":
+        form = self.form(sample)
+        if form == "mcq":
             choice = scoring.extract_choice(text, sample.options)
             if choice.letter is None:
                 return Score(0.0, None, True, {"reason": choice.status, "rule": choice.how})
             return Score(float(choice.letter == sample.answer), choice.letter, False, {"rule": choice.how})
-        if self.answer_form == "open":
+        if form == "open":
             correct, parsed, unparseable = scoring.match_short_answer(text, sample.answer, self.synonyms)
             return Score(float(correct), parsed, unparseable)
-        if self.answer_form == "caption":
-            keywords = sample.answer.get("keywords", []) if isinstance(sample.answer, dict) else []
+        if form == "caption":
             final = scoring.final_statement(text)
             if not final:
                 return Score(0.0, "", True)
-            return Score(scoring.keyword_recall(final, keywords), final[:200], False)
+            if self.metric == "rouge_l":
+                return Score(caption_metrics.rouge_l(final, references(sample)), final[:500], False)
+            keywords = sample.answer.get("keywords", []) if isinstance(sample.answer, dict) else []
+            return Score(scoring.keyword_recall(final, keywords), final[:500], False)
         raise ConfigError(f"task {self.name}: unknown answer form {self.answer_form!r}")
+
+
+def references(sample: Sample) -> list[str]:
+    """Reference captions of a caption sample: {"references": [...]}, a list, or one string."""
+    answer = sample.answer
+    if isinstance(answer, dict):
+        answer = answer.get("references", [])
+    if isinstance(answer, str):
+        return [answer]
+    return [str(a) for a in answer or []]
 
 
 class ManifestTask(Task):
@@ -162,6 +187,38 @@ class ManifestTask(Task):
         self.metric = definition.get("metric", "keyword_recall" if self.answer_form == "caption" else "accuracy")
         self.groups = tuple(definition.get("groups", ()))
         self.synonyms = dict(definition.get("synonyms", {}))
+        self.options_count = definition.get("options_count")
+        self.media_expected = dict(definition.get("media_expected", {}))
+        self.judge = definition.get("judge")  # a model card that scores captions, with judge_rubric
+        here = Path(source).parent if source else Path.cwd()
+        self.template = (here / definition["prompt"]).read_text().strip() if definition.get("prompt") else None
+        self.rubric = (here / definition["judge_rubric"]).read_text().strip() if definition.get("judge_rubric") else None
+        if self.judge and not self.rubric:
+            raise ConfigError(f"{source}: a judge needs a judge_rubric file")
+
+    def check(self, sample: Sample) -> str | None:
+        """Structural checks of one sample against this task's shape."""
+        if self.options_count and len(sample.options) != self.options_count:
+            return f"{len(sample.options)} options where this task has {self.options_count}"
+        for kind, count in self.media_expected.items():
+            have = sum(1 for m in sample.media if m.kind == kind)
+            if have != count:
+                return f"{have} {kind} item(s) where this task has {count}"
+        if self.answer_form == "caption" and not references(sample):
+            return "no reference captions"
+        return None
+
+    def corpus_metrics(self, pairs: list[tuple[str, Sample]]) -> dict:
+        """Metrics computed over the whole set (captions: BLEU-4, ROUGE-L, CIDEr-D, METEOR)."""
+        if self.answer_form != "caption":
+            return {}
+        return caption_metrics.corpus_scores([scoring.final_statement(t) for t, _ in pairs],
+                                             [references(s) for _, s in pairs])
+
+    def judge_request_text(self, sample: Sample, text: str) -> str:
+        refs = "\n".join(f"- {r}" for r in references(sample)) or "(none)"
+        return self.rubric.format(references=refs, prediction=scoring.final_statement(text) or "(empty)",
+                                  question=sample.question)
 
     def manifest_path(self, config) -> Path:
         data = self.definition.get("data", {})
@@ -171,11 +228,24 @@ class ManifestTask(Task):
             root = dataset_dir((config.data_root or config.cache_dir / "data"), config.avsynth_per_task,
                                config.avsynth_seed)
             return generate(root, config.avsynth_per_task, config.avsynth_seed, [data["subset"]])[data["subset"]]
-        path = Path(data.get("manifest", ""))
+        override = getattr(config, "task_overrides", {}).get(self.name, {})
+        path = Path(os.path.expanduser(override.get("manifest") or data.get("manifest", "")))
         if not path.is_absolute():
             base = config.data_root or Path.cwd()
             path = base / path
         return path
 
     def load(self, config) -> TaskData:
-        return read_manifest(self.manifest_path(config), self.name)
+        path = self.manifest_path(config)
+        if not path.exists():
+            return TaskData([], [DataProblem(self.name, str(path), (
+                "manifest not found: set [data] root in harness.toml (or --data-root), or the task's own path in "
+                f"[task.{self.name}] manifest = \"...\"; `avharness data import` builds one from the source "
+                "datasets"))])
+        data = read_manifest(path, self.name, self.check)
+        if self.template:
+            import dataclasses
+
+            data.samples = [dataclasses.replace(s, question=self.template.format(question=s.question))
+                            for s in data.samples]
+        return data

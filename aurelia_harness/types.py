@@ -67,6 +67,7 @@ class VideoPart:
     type: Literal["video"] = "video"
     sampler: str = "uniform"
     max_frames: int | None = None
+    with_audio: bool = True  # False: the soundtrack is not fed (modality ablation "video")
 
 
 @dataclass(frozen=True)
@@ -102,6 +103,32 @@ class Request:
 
     def media_parts(self) -> list[Part]:
         return [p for m in self.messages for p in m.parts if not isinstance(p, TextPart)]
+
+
+MODALITIES = ("av", "video", "audio", "text")
+
+
+def restrict_modality(request: "Request", modality: str) -> "Request":
+    """The request with only the inputs of one modality ablation: video (frames, no soundtrack, no audio
+    clips), audio (soundtracks and audio clips, no frames), text (the question alone)."""
+    if modality == "av":
+        return request
+    messages = []
+    for message in request.messages:
+        parts = []
+        for part in message.parts:
+            if isinstance(part, TextPart):
+                parts.append(part)
+            elif modality == "video" and isinstance(part, VideoPart):
+                parts.append(dataclasses.replace(part, with_audio=False))
+            elif modality == "video" and isinstance(part, ImagePart):
+                parts.append(part)
+            elif modality == "audio" and isinstance(part, VideoPart):
+                parts.append(AudioPart(part.path))  # the video's soundtrack alone
+            elif modality == "audio" and isinstance(part, AudioPart):
+                parts.append(part)
+        messages.append(Message(message.role, tuple(parts)))
+    return dataclasses.replace(request, messages=tuple(messages))
 
 
 @dataclass
@@ -157,6 +184,7 @@ class Record:
     trace: list[dict] = field(default_factory=list)
     usage: dict = field(default_factory=dict)
     seconds: float = 0.0
+    modality: str = "av"  # av | video | audio | text: which inputs the models were given
     schema_version: int = SCHEMA_VERSION
 
     def to_json(self) -> dict:

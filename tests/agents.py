@@ -53,6 +53,8 @@ class AgentScript(ModelAdapter):
             if AgentScript.raw_scores is not None:
                 return AgentScript.raw_scores[min(k, len(AgentScript.raw_scores) - 1)]
             return json.dumps({"score": AgentScript.scores[min(k, len(AgentScript.scores) - 1)]})
+        if role == "judge":
+            return '{"score": 8, "rationale": "names the colour and the tone"}'
         if role == "raises":
             raise RuntimeError("agent exploded")
         return self.card.get("answer", "A")
@@ -80,7 +82,7 @@ def register_model_adapters(register):
 
 @hookimpl
 def register_model_cards(register):
-    for role in ("reasoner", "summarizer", "evaluator", "raises"):
+    for role in ("reasoner", "summarizer", "evaluator", "raises", "judge"):
         register(ModelCard(name=f"{role}-s", adapter="agent-script", options={"role": role}))
     register(ModelCard(name="sleepy-reasoner", adapter="agent-script", options={"role": "sleepy", "sleep": 2.0}))
     register(ModelCard(name="target-1", adapter="agent-script", options={"role": "target", "answer": "A"}))

@@ -17,6 +17,7 @@ class ScriptedAdapter(ModelAdapter):
 
     calls = 0
     lock = threading.Lock()
+    parts_seen: list = []  # per request: the part types it carried, e.g. ["video", "text"]
 
     def generate_batch(self, requests):
         replies = []
@@ -29,6 +30,8 @@ class ScriptedAdapter(ModelAdapter):
                         notes.append(f"{part.path.name} has no audio track: fed video only")
                 elif isinstance(part, AudioPart):
                     self.media.audio(part.path)
+            ScriptedAdapter.parts_seen.append([p.type + ("" if getattr(p, "with_audio", True) else "-silent")
+                                               for m in request.messages for p in m.parts])
             text = request.messages[-1].text
             if "RAISE" in text:
                 raise RuntimeError("scripted failure")

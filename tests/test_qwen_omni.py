@@ -112,3 +112,14 @@ def test_main_job_end_to_end_on_avsynth(tmp_path):
     assert all("no audio track" in r["notes"][0] for r in dance)
     assert result.results["pipeline_checks"] == ["tiny-omni"]
     assert "pipeline check, not a real model" in (tmp_path / "out" / "summary.md").read_text()
+
+
+def test_video_only_ablation_leaves_the_soundtrack_out(adapter, clips):
+    _, videos, _, _, audio, slots, _ = adapter.build_inputs(ask(VideoPart(clips["av"], with_audio=False), TextPart("q")))
+    assert len(videos) == 1 and audio == [] and slots == []
+
+
+def test_ssim_keyframe_hint_within_the_card_budget(adapter, clips):
+    _, videos, _, _, _, _, _ = adapter.build_inputs(ask(VideoPart(clips["av"], sampler="ssim", max_frames=5), TextPart("q")))
+    # red then blue: two keyframes, padded to an even count for the vision tower's temporal pairs
+    assert videos[0].shape[0] == 2

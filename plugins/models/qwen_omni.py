@@ -136,7 +136,7 @@ class QwenOmniAdapter(ModelAdapter):
                     videos.append(clip.frames)
                     fps.append(clip.sampled_fps)
                     content.append({"type": "video"})
-                    if self.audio_in_video:
+                    if self.audio_in_video and part.with_audio:
                         track = self.media.audio_or_none(part.path, self.audio_rate)
                         if track is None or len(track.samples) == 0:
                             notes.append(f"{part.path.name} has no audio track: fed video only")

@@ -30,11 +30,10 @@ class PromptStrategy(Strategy):
         if unknown:
             raise ValueError(f"unknown setting(s) {', '.join(sorted(unknown))}; known: {', '.join(self.defaults)}")
 
-    @property
-    def hash(self):  # the templates are part of what the results depend on
+    def identity(self) -> str:  # the templates are part of what the results depend on
         from hashlib import sha256
 
-        return sha256((super().hash + repr(sorted(self.templates.items()))).encode()).hexdigest()[:16]
+        return sha256((super().identity() + repr(sorted(self.templates.items()))).encode()).hexdigest()[:16]
 
     def prompt(self, sample: Sample) -> str:
         return self.templates[answer_form(sample)].format(question=sample.question,

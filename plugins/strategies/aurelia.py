@@ -21,7 +21,7 @@ from aurelia_harness.media import content_hash
 from aurelia_harness.strategy import Strategy, call, format_options, load_templates, media_parts
 from aurelia_harness.types import Message, Outcome, Request, Sample, TextPart, VideoPart
 
-from .agent_io import parse_reasoning, parse_score
+from aurelia_harness.replies import parse_reasoning, parse_score
 
 PROMPTS = load_templates(Path(__file__).with_name("aurelia_prompts.toml"))
 ROLES = ("reasoner", "summarizer", "evaluator")
@@ -64,7 +64,6 @@ class Aurelia(Strategy):
                              ("keyframes", ("uniform", "ssim"))):
             if s[key] not in allowed:
                 raise ValueError(f"{key} must be one of {', '.join(allowed)}, not {s[key]!r}")
-        self.role_cards: dict = {}  # role -> ModelCard, bound by the runner when it plans
         self.done: dict[str, dict] = {}  # reasoning key -> reasoning record
         self._inflight: dict[str, asyncio.Future] = {}
         self._store: Path | None = None
@@ -73,13 +72,12 @@ class Aurelia(Strategy):
     def roles(self) -> dict[str, str]:
         return {role: self.settings[role] for role in ROLES}
 
-    @property
-    def hash(self) -> str:
-        agents = {role: card.hash for role, card in sorted(self.role_cards.items())}
-        payload = json.dumps([super().hash, agents, PROMPTS], sort_keys=True, default=str)
+    def identity(self) -> str:
+        payload = json.dumps([super().identity(), PROMPTS], sort_keys=True, default=str)
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
     def setup(self, workdir: Path | None, options: dict) -> None:
+        self.modality = options.get("modality", "av")  # agents see only these inputs too: part of the key
         if options.get("reasoning_file"):
             self._load(Path(options["reasoning_file"]))
         if workdir is not None:
@@ -114,6 +112,7 @@ class Aurelia(Strategy):
                                                                       "below_threshold", "agent_timeout")}
         agents = {role: card.hash for role, card in sorted(self.role_cards.items())}
         payload = [media, sample.question, list(sample.options), agents, loop, self.version,
+                   getattr(self, "modality", "av"),
                    {k: v for k, v in PROMPTS.items() if k != "target"}]
         return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:24]
 

@@ -1,4 +1,4 @@
-"""Reading agent replies that real models write: JSON in fences or prose, Python-dict style, other key
+"""Reading agent and judge replies that real models write: JSON in fences or prose, Python-dict style, other key
 cases, numbered lists, bare numbers, "8/10", "Score: 7". Each parser returns what it found plus notes on
 anything it had to repair, so traces show every parse problem."""
 
@@ -59,6 +59,16 @@ def _number(value) -> float | None:
     if isinstance(value, str):
         m = re.search(r"-?\d+(?:\.\d+)?", value)
         return float(m.group()) if m else None
+    return None
+
+
+def rationale(text: str) -> str | None:
+    """A judge's written reason, where its JSON reply has one."""
+    for obj in _objects(text or ""):
+        keys = _lower_keys(obj)
+        for key in ("rationale", "reason", "explanation", "justification"):
+            if isinstance(keys.get(key), str):
+                return keys[key].strip()
     return None
 
 
