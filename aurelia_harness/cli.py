@@ -24,6 +24,9 @@ def _csv(value: str) -> list[str]:
 
 def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", type=Path, help="harness.toml to read (default: ./harness.toml, else the project's)")
+    p.add_argument("--set", dest="assignments", action="append", metavar="KEY=VALUE",
+                   help="override a harness.toml setting by its dotted key, e.g. strategy.aurelia.threshold=7 "
+                        "or model.qwen2.5-omni-7b.device_map=auto (repeatable)")
     p.add_argument("--plugin", dest="plugins", action="append", metavar="PATH_OR_MODULE",
                    help="load a plugin from a module name, .py file or package folder (repeatable)")
 
@@ -131,7 +134,8 @@ def _registry(args):
     from .config import load_config
     from .plugins import discover
 
-    config = load_config(getattr(args, "config", None), {"plugins": getattr(args, "plugins", None)})
+    config = load_config(getattr(args, "config", None), {"plugins": getattr(args, "plugins", None)},
+                         getattr(args, "assignments", None))
     registry = discover(config.plugins)
     for problem in registry.problems:
         print(f"avharness: plugin {problem.plugin} failed ({problem.stage}): {problem.error}", file=sys.stderr)
@@ -148,7 +152,7 @@ def cmd_run(args) -> int:
                                            "seed", "concurrency", "batch_size", "fail_on_error", "overwrite",
                                            "progress", "cache_dir", "data_root", "plugins", "reasoning_file",
                                            "modality")}
-    config = load_config(args.config, flags)
+    config = load_config(args.config, flags, args.assignments)
     registry = discover(config.plugins)
     for problem in registry.problems:
         print(f"avharness: plugin {problem.plugin} failed ({problem.stage}): {problem.error}", file=sys.stderr)
@@ -189,7 +193,7 @@ def cmd_distill(args) -> int:
 
     flags = {k: getattr(args, k) for k in ("tasks", "limit", "sample_ids", "concurrency", "progress", "cache_dir",
                                            "data_root", "plugins")}
-    config = load_config(args.config, flags)
+    config = load_config(args.config, flags, args.assignments)
     registry = discover(config.plugins)
     for problem in registry.problems:
         print(f"avharness: plugin {problem.plugin} failed ({problem.stage}): {problem.error}", file=sys.stderr)

@@ -83,14 +83,35 @@ _RUN_KEYS = {"models", "tasks", "strategies", "output", "limit", "sample_ids", "
              "batch_size", "fail_on_error", "overwrite", "progress", "decode_timeout", "modality"}
 
 
-def load_config(path: Path | None, flags: dict | None = None) -> RunConfig:
-    """Build a RunConfig from a harness.toml (None: ./harness.toml if present, else the project's) and flags."""
+def apply_settings(data: dict, assignments: list[str]) -> dict:
+    """`--set strategy.aurelia.threshold=7`: dotted harness.toml keys with TOML values (plain text as a string)."""
+    for assignment in assignments or []:
+        key, sep, raw = assignment.partition("=")
+        parts = [p for p in key.strip().split(".") if p]
+        if not sep or not parts:
+            raise ConfigError(f"--set {assignment!r}: expected KEY=VALUE with a dotted key, e.g. strategy.aurelia.threshold=7")
+        try:
+            value = tomllib.loads(f"v = {raw.strip()}")["v"]
+        except tomllib.TOMLDecodeError:
+            value = raw.strip()
+        node = data
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"--set {assignment!r}: '{part}' is not a table")
+        node[parts[-1]] = value
+    return data
+
+
+def load_config(path: Path | None, flags: dict | None = None, assignments: list[str] | None = None) -> RunConfig:
+    """Build a RunConfig from a harness.toml (None: ./harness.toml if present, else the project's), `--set`
+    assignments, and flags."""
     if path is None:
         for candidate in (Path.cwd() / "harness.toml", PROJECT_ROOT / "harness.toml"):
             if candidate.exists():
                 path = candidate
                 break
-    data = read_toml(path) if path else {}
+    data = apply_settings(read_toml(path) if path else {}, assignments or [])
     cfg = RunConfig(config_path=Path(path) if path else None)
     run = data.get("run", {})
     unknown = set(run) - _RUN_KEYS

@@ -84,3 +84,28 @@ def test_data_synth(tmp_path, capsys):
     assert main(["data", "synth", "--out", str(tmp_path / "syn"), "--per-task", "1", "--categories", "sync,geo"]) == 0
     assert (tmp_path / "syn" / "sync" / "manifest.jsonl").exists()
     assert main(["data", "synth", "--out", str(tmp_path / "x"), "--categories", "nope"]) == 2
+
+
+def test_set_overrides_any_harness_toml_key(tmp_path):
+    from aurelia_harness.config import load_config
+
+    cfg = tmp_path / "harness.toml"
+    cfg.write_text("[strategy.aurelia]\nthreshold = 6\nreasoner = 'tiny-omni'\n")
+    config = load_config(cfg, {}, ["strategy.aurelia.threshold=8", "strategy.aurelia.reasoner=qwen2.5-omni-7b",
+                                   "model.tiny-omni.media.frames=4", "run.limit=3"])
+    assert config.strategy_settings["aurelia"] == {"threshold": 8, "reasoner": "qwen2.5-omni-7b"}
+    assert config.model_overrides["tiny-omni"] == {"media": {"frames": 4}} and config.limit == 3
+    with pytest.raises(ConfigError, match="KEY=VALUE"):
+        load_config(cfg, {}, ["threshold"])
+
+
+def test_set_on_the_command_line_reaches_the_strategy(tmp_path, capsys):
+    out = tmp_path / "o"
+    assert main(["--plugin", FAKES, "--models", "scripted-a", "--tasks", "avsynth-sync", "--strategy", "baseline",
+                 "--limit", "1", "--output", str(out), "--no-progress",
+                 "--set", "strategy.baseline.max_new_tokens=7"]) == 0
+    rec = json.loads((out / "samples.jsonl").read_text().splitlines()[0])
+    assert main(["--plugin", FAKES, "--models", "scripted-a", "--tasks", "avsynth-sync", "--strategy", "baseline",
+                 "--limit", "1", "--output", str(out), "--no-progress",
+                 "--set", "strategy.baseline.max_new_tokens=9"]) == 2  # other settings, same folder: refused
+    assert "strategy settings" in capsys.readouterr().err and rec["strategy"] == "baseline"
