@@ -8,6 +8,7 @@ template, frame budget and whether a video's soundtrack is fed.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import gc
 import time
 from dataclasses import dataclass
@@ -87,17 +88,20 @@ class ModelAdapter:
         if ok:
             try:
                 batch = self.generate_batch([requests[i] for i in ok])
-            except Exception:
-                # one bad request must not fail its neighbours: retry them one by one
-                batch = []
-                for i in ok:
-                    try:
-                        batch.extend(self.generate_batch([requests[i]]))
-                    except Exception as exc:
-                        batch.append(_failed(exc))
+            except Exception as exc:
+                batch = [_failed(exc)] if len(ok) == 1 else None
+            if batch is None or len(batch) != len(ok):
+                # one bad request must not fail its neighbours: run them one by one
+                batch = [self._alone(requests[i]) for i in ok]
             for i, reply in zip(ok, batch):
                 replies[i] = reply
         return replies
+
+    def _alone(self, request: Request) -> Reply:
+        try:
+            return self.generate_batch([request])[0]
+        except Exception as exc:
+            return _failed(exc)
 
     def generate_batch(self, requests: list[Request]) -> list[Reply]:  # pragma: no cover - interface
         raise NotImplementedError
@@ -133,6 +137,7 @@ class ModelHandle:
         self._worker: asyncio.Task | None = None
         self._slots: asyncio.Semaphore | None = None
         self._slots_loop = None
+        self._pool: concurrent.futures.ThreadPoolExecutor | None = None
 
     async def generate(self, request: Request) -> Reply:
         request = restrict_modality(request, self.modality)
@@ -144,13 +149,23 @@ class ModelHandle:
             self._worker = asyncio.create_task(self._drain())
         return await future
 
+    def close(self) -> None:
+        """Release the model (and this handle's request threads)."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
+        self.adapter.close()
+
     async def _generate_parallel(self, request: Request) -> Reply:
         loop = asyncio.get_running_loop()
         if self._slots is None or self._slots_loop is not loop:  # a semaphore belongs to one event loop
             self._slots, self._slots_loop = asyncio.Semaphore(self.adapter.parallel_requests), loop
+        if self._pool is None:  # its own threads: as many as requests may be in flight, whatever the loop has
+            self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=self.adapter.parallel_requests,
+                                                               thread_name_prefix=f"{self.name}-request")
         async with self._slots:
             start = time.perf_counter()
-            reply = (await asyncio.to_thread(self.adapter.generate, [request]))[0]
+            reply = (await loop.run_in_executor(self._pool, self.adapter.generate, [request]))[0]
             if not reply.seconds:
                 reply.seconds = time.perf_counter() - start
             return reply

@@ -218,7 +218,7 @@ class Runner:
             for strategy in plan.strategies:
                 strategy.finish()
             for handle in {id(h): h for h in [*self.agents.values(), *self.judges.values()] if h}.values():
-                handle.adapter.close()
+                handle.close()
             self.journal.close()
             self.media.close()
         if result.interrupted:
@@ -329,7 +329,7 @@ class Runner:
             asyncio.run(self._run_items(card, handle, items, bar, result))
         finally:
             if handle is not shared:
-                handle.adapter.close()
+                handle.close()
 
     async def _run_items(self, card, handle, items, bar, result: RunResult) -> None:
         _enough_threads(self.config.concurrency)
@@ -469,6 +469,6 @@ def distill(config: RunConfig, registry: Registry, out: Path, strategy_name: str
     finally:
         bar.close()
         for handle in runner.agents.values():
-            handle.adapter.close()
+            handle.close()
         runner.media.close()
     return counts
