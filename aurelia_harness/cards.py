@@ -46,6 +46,17 @@ class ModelCard:
         payload = {k: v for k, v in self.to_json().items() if k not in ("description", "paper")}
         return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
+    def remote_code_refusal(self, config) -> str | None:
+        """None when this card may run; else why not. A card that asks to run code from the hub
+        (trust_remote_code = true) runs only when the user allows it."""
+        if not self.get("trust_remote_code"):
+            return None
+        allowed = getattr(config, "remote_code_allowed", []) or []
+        if getattr(config, "trust_remote_code", False) or self.name in allowed or self.checkpoint in allowed:
+            return None
+        return (f"{self.name} asks to run code from the hub ({self.checkpoint}); refused. Allow it with "
+                f"--trust-remote-code, or list \"{self.name}\" in [security] trust_remote_code in harness.toml")
+
     def with_overrides(self, overrides: dict) -> "ModelCard":
         if not overrides:
             return self

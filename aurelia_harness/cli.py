@@ -56,6 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--no-progress", dest="progress", action="store_false", default=None)
     run.add_argument("--cache-dir", type=Path, help="decoded-media and generated-data cache")
     run.add_argument("--data-root", type=Path, help="folder that task data paths are relative to")
+    run.add_argument("--trust-remote-code", action="store_true", default=None,
+                     help="let model cards that ask for it (trust_remote_code = true) run code from the hub")
     run.add_argument("--modality", choices=["av", "video", "audio", "text"],
                      help="modality ablation: keep only these inputs in every request (text = the question alone)")
     run.add_argument("--reasoning", dest="reasoning_file", type=Path,
@@ -151,7 +153,7 @@ def cmd_run(args) -> int:
     flags = {k: getattr(args, k) for k in ("models", "tasks", "strategies", "output", "limit", "sample_ids",
                                            "seed", "concurrency", "batch_size", "fail_on_error", "overwrite",
                                            "progress", "cache_dir", "data_root", "plugins", "reasoning_file",
-                                           "modality")}
+                                           "modality", "trust_remote_code")}
     config = load_config(args.config, flags, args.assignments)
     registry = discover(config.plugins)
     for problem in registry.problems:

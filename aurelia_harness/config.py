@@ -66,6 +66,8 @@ class RunConfig:
     plugins: list[str] = field(default_factory=list)
     strategy_settings: dict = field(default_factory=dict)  # [strategy.NAME] tables
     model_overrides: dict = field(default_factory=dict)  # [model.NAME] tables merged into cards
+    trust_remote_code: bool = False  # --trust-remote-code: let cards that ask for it run code from the hub
+    remote_code_allowed: list = field(default_factory=list)  # [security] trust_remote_code = [card or checkpoint, ...]
     task_overrides: dict = field(default_factory=dict)  # [task.NAME] tables, e.g. manifest = "..."
     modality: str = "av"  # av | video | audio | text: inputs every request keeps (modality ablation)
     reasoning_file: Path | None = None  # precomputed agent reasoning (avharness distill) for strategies that use it
@@ -135,6 +137,7 @@ def load_config(path: Path | None, flags: dict | None = None, assignments: list[
     cfg.strategy_settings = dict(data.get("strategy", {}))
     cfg.model_overrides = dict(data.get("model", {}))
     cfg.task_overrides = dict(data.get("task", {}))
+    cfg.remote_code_allowed = list(data.get("security", {}).get("trust_remote_code", []))
     for key, value in (flags or {}).items():
         if value is None:
             continue

@@ -89,7 +89,12 @@ class ModelAdapter:
             try:
                 batch = self.generate_batch([requests[i] for i in ok])
             except Exception as exc:
-                batch = [_failed(exc)] if len(ok) == 1 else None
+                if len(ok) > 1:
+                    batch = None
+                elif _out_of_memory(exc) and requests[ok[0]].media_parts():
+                    batch = [self._with_fewer_frames(requests[ok[0]], exc)]
+                else:
+                    batch = [_failed(exc)]
             if batch is None or len(batch) != len(ok):
                 # one bad request must not fail its neighbours: run them one by one
                 batch = [self._alone(requests[i]) for i in ok]
@@ -101,21 +106,69 @@ class ModelAdapter:
         try:
             return self.generate_batch([request])[0]
         except Exception as exc:
+            if _out_of_memory(exc) and request.media_parts():
+                return self._with_fewer_frames(request, exc)
             return _failed(exc)
+
+    def frame_budget(self) -> int:
+        """Frames this adapter samples per video (the card's media.frames)."""
+        return int(self.card.get("media.frames", 16))
+
+    def _with_fewer_frames(self, request: Request, error: BaseException) -> Reply:
+        """A sample that ran out of accelerator memory is retried with half the frames, down to 2."""
+        frames = self.frame_budget()
+        for part in request.media_parts():
+            if isinstance(part, VideoPart) and part.max_frames:
+                frames = min(frames, part.max_frames)
+        while frames > 2:
+            frames //= 2
+            _free_accelerator_memory()
+            smaller = restrict_frames(request, frames)
+            try:
+                reply = self.generate_batch([smaller])[0]
+            except Exception as exc:
+                if _out_of_memory(exc):
+                    continue
+                return _failed(exc)
+            reply.notes.append(f"out of accelerator memory: retried with {frames} frames per video")
+            return reply
+        return _failed(error)
 
     def generate_batch(self, requests: list[Request]) -> list[Reply]:  # pragma: no cover - interface
         raise NotImplementedError
 
     def close(self) -> None:
         self.loaded = False
-        gc.collect()
-        try:
-            import torch
+        _free_accelerator_memory()
 
-            if torch.cuda.is_available():
-                torch.cuda.empty_cache()
-        except ImportError:  # pragma: no cover
-            pass
+
+def _out_of_memory(exc: BaseException) -> bool:
+    try:
+        import torch
+
+        return isinstance(exc, torch.OutOfMemoryError)
+    except (ImportError, AttributeError):  # pragma: no cover
+        return "out of memory" in str(exc).lower()
+
+
+def _free_accelerator_memory() -> None:
+    gc.collect()
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+    except ImportError:  # pragma: no cover
+        pass
+
+
+def restrict_frames(request: Request, frames: int) -> Request:
+    import dataclasses
+
+    messages = tuple(dataclasses.replace(m, parts=tuple(dataclasses.replace(p, max_frames=frames)
+                                                        if isinstance(p, VideoPart) else p for p in m.parts))
+                     for m in request.messages)
+    return dataclasses.replace(request, messages=messages)
 
 
 def _failed(exc: BaseException) -> Reply:

@@ -95,6 +95,10 @@ def build_plan(config: RunConfig, registry: Registry, log=print) -> Plan:
         if card.adapter not in registry.adapters:
             skipped.append(f"{name}: needs adapter '{card.adapter}', which no loaded plugin provides")
             continue
+        refusal = card.remote_code_refusal(config)
+        if refusal:
+            skipped.append(refusal)
+            continue
         cards.append(card)
     groups = registry.task_groups()
     # "all" means AVReasonBench's tasks where they are registered (AVSynth stays opt-in by name or group)
@@ -115,6 +119,8 @@ def build_plan(config: RunConfig, registry: Registry, log=print) -> Plan:
             if card.adapter not in registry.adapters:
                 raise ConfigError(f"strategy '{name}': its {role} '{card_name}' needs adapter '{card.adapter}', "
                                   "which no loaded plugin provides")
+            if card.remote_code_refusal(config):
+                raise ConfigError(f"strategy '{name}': its {role}: {card.remote_code_refusal(config)}")
             role_cards[role] = card
         strategy.bind(role_cards)  # part of the strategy's identity (hash) where it uses agents
         strategies.append(strategy)

@@ -51,6 +51,7 @@ class BrokenLoadAdapter(ModelAdapter):
 def register_model_adapters(register):
     register("scripted", ScriptedAdapter)
     register("broken-load", BrokenLoadAdapter)
+    register("frame-hungry", FrameHungry)
 
 
 @hookimpl
@@ -59,3 +60,26 @@ def register_model_cards(register):
     register(ModelCard(name="scripted-b", adapter="scripted", options={"answer": "B"}))
     register(ModelCard(name="broken", adapter="broken-load"))
     register(ModelCard(name="orphan", adapter="no-such-adapter"))
+    register(ModelCard(name="hungry", adapter="frame-hungry", options={"media": {"frames": 16}}))
+    register(ModelCard(name="remote-code", adapter="scripted", checkpoint="org/remote-model",
+                       options={"trust_remote_code": True}))
+
+
+class FrameHungry(ModelAdapter):
+    """Runs out of accelerator memory above 4 frames per video."""
+
+    tried: list = []
+
+    def generate_batch(self, requests):
+        import torch
+
+        out = []
+        for request in requests:
+            frames = min([p.max_frames or 16 for p in request.media_parts() if isinstance(p, VideoPart)] or [16])
+            FrameHungry.tried.append(frames)
+            if frames > 4:
+                raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+            out.append(Reply("A", notes=[]))
+        return out
+
+

@@ -218,3 +218,27 @@ def test_fail_on_error_stops_with_an_error(tmp_path, clips):
     cfg, registry = make(tmp_path, manifest, fail_on_error=True, concurrency=1)
     with pytest.raises(FailedOnError, match="fail-on-error"):
         Runner(cfg, registry, log=lambda m: None).run()
+
+
+def test_out_of_memory_retries_the_sample_with_fewer_frames(tmp_path, clips):
+    manifest = write_manifest(tmp_path / "data", clips, [mcq(0)])
+    cfg, registry = make(tmp_path, manifest, models=["hungry"], concurrency=1, batch_size=1)
+    fakes.FrameHungry.tried = []
+    Runner(cfg, registry, log=lambda m: None).run()
+    recs = {r["sample_id"]: r for r in records(cfg.output)}
+    assert recs["s0"]["error"] is None and recs["s0"]["score"] == 1.0
+    assert "retried with 4 frames" in recs["s0"]["notes"][-1]
+    assert fakes.FrameHungry.tried == [16, 8, 4]
+
+
+def test_remote_code_runs_only_when_allowed(tmp_path, clips):
+    manifest = write_manifest(tmp_path / "data", clips, [mcq(0)])
+    cfg, registry = make(tmp_path, manifest, models=["remote-code"])
+    logs = []
+    result = Runner(cfg, registry, log=logs.append).run()
+    assert any("asks to run code from the hub" in m and "--trust-remote-code" in m for m in logs)
+    assert result.results["results"] == []
+    cfg.remote_code_allowed = ["remote-code"]
+    assert Runner(cfg, registry, log=lambda m: None).run().results["results"][0]["n"] == 1
+    cfg.remote_code_allowed, cfg.trust_remote_code, cfg.output = [], True, tmp_path / "out2"
+    assert Runner(cfg, registry, log=lambda m: None).run().results["results"][0]["n"] == 1
