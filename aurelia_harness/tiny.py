@@ -58,3 +58,13 @@ def build_once(target: Path):
                     shutil.rmtree(tmp, ignore_errors=True)
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def qwen_style_tokenizer(extra_special_tokens: dict[str, str], more: list[str] = ()):
+    """A byte-level Qwen2 tokenizer (ChatML specials plus the given ones), with no download."""
+    from transformers import Qwen2Tokenizer
+
+    vocab = byte_vocab(["<|endoftext|>", "<|im_start|>", "<|im_end|>", *extra_special_tokens.values(), *more])
+    tokenizer = Qwen2Tokenizer(vocab=vocab, merges=[], unk_token=None, bos_token=None, eos_token="<|im_end|>",
+                               pad_token="<|endoftext|>", extra_special_tokens=dict(extra_special_tokens))
+    return tokenizer, vocab

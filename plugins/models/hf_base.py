@@ -1,0 +1,125 @@
+"""What transformers-based multimodal adapters share: resolving `builtin:` tiny checkpoints, loading the
+processor and the model class with the card's dtype / device_map / attention / remote-code settings,
+generating greedily, and counting tokens. Each family adapter supplies only how its processor wants a
+request (`processor_inputs`) and how its tiny pipeline-check model is built (`build_tiny`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from pathlib import Path
+
+import numpy as np
+
+from aurelia_harness.config import default_cache_dir
+from aurelia_harness.media import VideoSpec
+from aurelia_harness.models import ModelAdapter
+from aurelia_harness.types import Reply, Request, VideoPart
+
+TEMPLATES = Path(__file__).parent / "templates"
+
+
+def chatml_template(parts: dict[str, str], system: str = "You are a helpful assistant.") -> str:
+    """A ChatML chat template (the Qwen family's format) whose media parts render as the given markers."""
+    branches = "".join(f"{{%- {'if' if i == 0 else 'elif'} part['type'] == '{kind}' -%}}{marker}\n"
+                       for i, (kind, marker) in enumerate(parts.items()))
+    return ("{%- for message in messages -%}\n"
+            "{%- if loop.first and message['role'] != 'system' -%}<|im_start|>system\n" + system + "<|im_end|>\n"
+            "{% endif -%}\n"
+            "<|im_start|>{{ message['role'] }}\n"
+            "{% if message['content'] is string -%}{{ message['content'] }}{%- else -%}\n"
+            "{%- for part in message['content'] -%}\n" + branches +
+            "{%- elif part['type'] == 'text' -%}{{ part['text'] }}\n"
+            "{%- endif -%}\n{%- endfor -%}\n{%- endif -%}<|im_end|>\n{% endfor -%}\n"
+            "{%- if add_generation_prompt -%}<|im_start|>assistant\n{% endif -%}")
+
+
+class HFMultimodalAdapter(ModelAdapter):
+    model_class = ""  # the transformers class to load
+    tiny_version = 1
+
+    def build_tiny(self, folder: Path) -> Path:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def checkpoint_path(self) -> str:
+        checkpoint = self.card.checkpoint
+        if checkpoint.startswith("builtin:"):
+            name = checkpoint[len("builtin:"):]
+            return str(self.build_tiny(default_cache_dir() / "models" / f"{name}-v{self.tiny_version}"))
+        return checkpoint
+
+    def load(self) -> None:
+        import torch
+        import transformers
+        from transformers import AutoProcessor
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+        checkpoint = self.checkpoint_path()
+        kwargs = {"revision": self.card.revision} if self.card.revision else {}
+        if self.card.get("trust_remote_code"):  # the runner has checked that the user allows it
+            kwargs["trust_remote_code"] = True
+        self.processor = AutoProcessor.from_pretrained(checkpoint, **kwargs)
+        load = dict(kwargs, dtype=getattr(torch, self.card.get("dtype", "bfloat16")))
+        for key in ("attn_implementation", "device_map"):
+            if self.card.get(key):
+                load[key] = self.card.get(key)
+        model = getattr(transformers, self.model_class).from_pretrained(checkpoint, **load)
+        if not self.card.get("device_map"):
+            model = model.to(self.device or "cpu")
+        self.model = model.eval()
+        self.video_spec = VideoSpec(n_frames=self.frame_budget(),
+                                    max_pixels=int(self.card.get("media.max_pixels", 360 * 420)), max_side=None)
+        self.audio_rate = int(self.card.get("media.audio_rate", 16000))
+        self.loaded = True
+
+    def spec_for(self, part: VideoPart) -> VideoSpec:
+        """The card's frame budget, narrowed by a strategy's hint or an out-of-memory retry."""
+        spec = self.video_spec
+        if part.sampler != "uniform" or part.max_frames:
+            spec = dataclasses.replace(spec, sampler=part.sampler,
+                                       n_frames=min(spec.n_frames, part.max_frames or spec.n_frames))
+        return spec
+
+    def even_frames(self, frames: np.ndarray) -> np.ndarray:
+        """Qwen-style vision towers group frames in temporal pairs."""
+        return np.concatenate([frames, frames[-1:]]) if len(frames) % 2 else frames
+
+    def processor_inputs(self, request: Request) -> tuple[dict, dict, list[str]]:  # pragma: no cover - interface
+        """(processor kwargs, extra generate kwargs, notes) for one request."""
+        raise NotImplementedError
+
+    def prompt_text(self, request: Request) -> str:
+        """The exact prompt text the processor receives (golden snapshots in tests)."""
+        return self.processor_inputs(request)[0]["text"][0]
+
+    def generate_batch(self, requests: list[Request]) -> list[Reply]:
+        return [self._one(r) for r in requests]
+
+    def _one(self, request: Request) -> Reply:
+        import torch
+
+        start = time.perf_counter()
+        kwargs, generate_kwargs, notes = self.processor_inputs(request)
+        inputs = self.processor(**kwargs, return_tensors="pt").to(self.model.device)
+        for key, value in inputs.items():
+            if torch.is_floating_point(value):
+                inputs[key] = value.to(self.model.dtype)
+        cap = self.card.get("generation.max_new_tokens_cap")
+        budget = min(request.max_new_tokens, int(cap)) if cap else request.max_new_tokens
+        with torch.inference_mode():
+            out = self.generator()(**inputs, **generate_kwargs, max_new_tokens=budget, do_sample=False)
+        prompt_len = inputs["input_ids"].shape[1]
+        new = out[0, prompt_len:]
+        text = self.processor.batch_decode(new[None], skip_special_tokens=True)[0]
+        return Reply(text.strip(), input_tokens=int(prompt_len), output_tokens=int(new.numel()),
+                     seconds=time.perf_counter() - start, notes=notes)
+
+    def generator(self):
+        return self.model.generate
+
+    def close(self) -> None:
+        self.model = None
+        self.processor = None
+        super().close()

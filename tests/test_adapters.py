@@ -1,0 +1,72 @@
+"""Family adapters on the real transformers classes with tiny random weights (no download): what each
+processor receives, that generation runs, and golden snapshots of the exact prompt text."""
+
+from pathlib import Path
+
+import pytest
+
+from aurelia_harness.media import MediaStore
+from aurelia_harness.plugins import discover
+from aurelia_harness.types import AudioPart, Message, Request, TextPart, VideoPart
+
+GOLDEN = Path(__file__).parent / "golden"
+REGISTRY = discover()
+
+
+@pytest.fixture(scope="module")
+def loaded(tmp_path_factory):
+    cache = {}
+
+    def get(name):
+        if name not in cache:
+            card = REGISTRY.card(name)
+            adapter = REGISTRY.adapter(card.adapter)(card, MediaStore(tmp_path_factory.mktemp("media")), "cpu")
+            adapter.load()
+            cache[name] = adapter
+        return cache[name]
+
+    yield get
+    for adapter in cache.values():
+        adapter.close()
+
+
+def ask(*parts, tokens=6):
+    return Request((Message("user", tuple(parts)),), max_new_tokens=tokens)
+
+
+def golden_request(clips):
+    return ask(VideoPart(clips["av"]), AudioPart(clips["wav"]),
+               TextPart("Which comes first?\nA. red\nB. blue\nAnswer with the letter."))
+
+
+@pytest.mark.parametrize("name", ["tiny-qwen2.5-vl", "tiny-qwen2-audio"])
+def test_prompt_golden_snapshot(loaded, clips, name):
+    adapter = loaded(name)
+    request = golden_request(clips)
+    if name == "tiny-qwen2.5-vl":  # takes no audio clips: the golden request without the separate clip
+        request = ask(VideoPart(clips["av"]), TextPart("Which comes first?\nA. red\nB. blue\nAnswer with the letter."))
+    text = adapter.prompt_text(request)
+    golden = GOLDEN / f"{name}.txt"
+    assert text == golden.read_text(), f"prompt changed for {name}; review, then update {golden}"
+
+
+def test_qwen_vl_sees_frames_and_says_it_cannot_hear(loaded, clips):
+    adapter = loaded("tiny-qwen2.5-vl")
+    kwargs, _, notes = adapter.processor_inputs(ask(VideoPart(clips["av"]), TextPart("q")))
+    assert len(kwargs["videos"]) == 1 and kwargs["videos"][0].shape[0] == 8
+    assert "audio" not in kwargs and "soundtrack not fed" in notes[0]
+    reply = adapter.generate([ask(VideoPart(clips["av"]), TextPart("What colour?"))])[0]
+    assert reply.error is None and reply.input_tokens > 20 and 0 < reply.output_tokens <= 6
+    refused = adapter.generate([ask(VideoPart(clips["av"]), AudioPart(clips["wav"]), TextPart("q"))])[0]
+    assert refused.error_kind == "request_refused" and "takes no audio" in refused.error
+
+
+def test_qwen_audio_hears_soundtracks_and_clips(loaded, clips):
+    adapter = loaded("tiny-qwen2-audio")
+    kwargs, _, notes = adapter.processor_inputs(ask(VideoPart(clips["av"]), AudioPart(clips["wav"]), TextPart("q")))
+    assert len(kwargs["audio"]) == 2 and kwargs["sampling_rate"] == 16000
+    assert "frames not fed" in notes[0]
+    reply = adapter.generate([ask(AudioPart(clips["wav"]), AudioPart(clips["av"]), TextPart("Which is louder?"))])[0]
+    assert reply.error is None and reply.input_tokens > 20
+    silent = adapter.generate([ask(VideoPart(clips["silent"]), TextPart("q"))])[0]
+    assert silent.error and "no soundtrack" in silent.error
