@@ -70,3 +70,21 @@ def test_qwen_audio_hears_soundtracks_and_clips(loaded, clips):
     assert reply.error is None and reply.input_tokens > 20
     silent = adapter.generate([ask(VideoPart(clips["silent"]), TextPart("q"))])[0]
     assert silent.error and "no soundtrack" in silent.error
+
+
+def test_qwen3_omni_feeds_frames_and_the_soundtrack(loaded, clips):
+    adapter = loaded("tiny-qwen3-omni")
+    conversation, videos, fps, _, audio, slots, notes = adapter.build_inputs(
+        ask(VideoPart(clips["av"]), AudioPart(clips["wav"]), TextPart("q")))
+    assert videos[0].shape[0] == 8 and slots == [0, None] and len(audio) == 2 and notes == []
+    reply = adapter.generate([golden_request(clips)])[0]
+    assert reply.error is None and reply.input_tokens > 50 and 0 < reply.output_tokens <= 6
+    silent = adapter.generate([ask(VideoPart(clips["silent"]), TextPart("q"))])[0]
+    assert silent.error is None and "no audio track" in silent.notes[0]
+
+
+def test_qwen3_omni_prompt_golden_snapshot(loaded, clips):
+    adapter = loaded("tiny-qwen3-omni")
+    conversation, *_ = adapter.build_inputs(golden_request(clips))
+    text = adapter.processor.apply_chat_template(conversation, add_generation_prompt=True, tokenize=False)
+    assert text == (GOLDEN / "tiny-qwen3-omni.txt").read_text()

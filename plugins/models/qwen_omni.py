@@ -80,18 +80,27 @@ def build_tiny(folder: Path) -> Path:
 
 
 class QwenOmniAdapter(ModelAdapter):
+    """Qwen2.5-Omni; Qwen3-Omni (below) differs only in its classes and its tiny build."""
+
     accepts = Accepts(video=True, audio=True, image=True, audio_in_video=True, max_audio_items=8,
                       max_video_items=1, max_frames=64)
+    model_class = "Qwen2_5OmniForConditionalGeneration"
+    tiny_id, tiny_folder = TINY_ID, f"tiny-qwen2.5-omni-v{TINY_VERSION}"
+
+    @staticmethod
+    def build_tiny(folder: Path) -> Path:
+        return build_tiny(folder)
 
     def load(self) -> None:
         import torch
-        from transformers import AutoProcessor, Qwen2_5OmniForConditionalGeneration
+        import transformers
+        from transformers import AutoProcessor
         from transformers.utils import logging as hf_logging
 
         hf_logging.disable_progress_bar()  # the harness shows its own progress
         checkpoint = self.card.checkpoint
-        if checkpoint == TINY_ID:
-            checkpoint = str(build_tiny(default_cache_dir() / "models" / f"tiny-qwen2.5-omni-v{TINY_VERSION}"))
+        if checkpoint == self.tiny_id:
+            checkpoint = str(self.build_tiny(default_cache_dir() / "models" / self.tiny_folder))
         kwargs = {"revision": self.card.revision} if self.card.revision else {}
         self.processor = AutoProcessor.from_pretrained(checkpoint, **kwargs)
         dtype = getattr(torch, self.card.get("dtype", "bfloat16"))
@@ -101,7 +110,7 @@ class QwenOmniAdapter(ModelAdapter):
         device_map = self.card.get("device_map")
         if device_map:
             load_kwargs["device_map"] = device_map
-        model = Qwen2_5OmniForConditionalGeneration.from_pretrained(checkpoint, **load_kwargs)
+        model = getattr(transformers, self.model_class).from_pretrained(checkpoint, **load_kwargs)
         if not device_map:
             model = model.to(self.device or "cpu")
         self.model = model.eval()
@@ -202,6 +211,60 @@ class QwenOmniAdapter(ModelAdapter):
         super().close()
 
 
+QWEN3_TINY_ID, QWEN3_TINY_VERSION = "builtin:tiny-qwen3-omni", 1
+
+
+def build_tiny_qwen3(folder: Path) -> Path:
+    """A tiny random Qwen3-Omni (MoE thinker, no talker) with an offline tokenizer, built once."""
+    from aurelia_harness.tiny import build_once, byte_vocab
+
+    with build_once(folder) as tmp:
+        if tmp is None:
+            return folder
+        import torch
+        from transformers import (Qwen2Tokenizer, Qwen2VLImageProcessor, Qwen2VLVideoProcessor, Qwen3OmniMoeConfig,
+                                  Qwen3OmniMoeForConditionalGeneration, Qwen3OmniMoeProcessor, WhisperFeatureExtractor)
+
+        vocab = byte_vocab(["<|endoftext|>", "<|im_start|>", "<|im_end|>", *SPECIAL_TOKENS.values()])
+        tokenizer = Qwen2Tokenizer(vocab=vocab, merges=[], unk_token=None, bos_token=None, eos_token="<|im_end|>",
+                                   pad_token="<|endoftext|>", extra_special_tokens=dict(SPECIAL_TOKENS))
+        template = (Path(__file__).parent / "templates" / "qwen_omni_tiny.jinja").read_text()
+        Qwen3OmniMoeProcessor(image_processor=Qwen2VLImageProcessor(patch_size=16),
+                              video_processor=Qwen2VLVideoProcessor(patch_size=16),
+                              feature_extractor=WhisperFeatureExtractor(feature_size=128),
+                              tokenizer=tokenizer, chat_template=template).save_pretrained(tmp)
+        ids = {k: vocab[v] for k, v in SPECIAL_TOKENS.items()}
+        thinker = dict(
+            audio_config=dict(num_mel_bins=128, encoder_layers=1, encoder_attention_heads=2, encoder_ffn_dim=32,
+                              d_model=16, output_dim=32, downsample_hidden_size=8),
+            vision_config=dict(depth=1, hidden_size=16, intermediate_size=32, num_heads=2, out_hidden_size=32,
+                               patch_size=16, deepstack_visual_indexes=[0]),
+            text_config=dict(vocab_size=len(vocab), hidden_size=32, intermediate_size=64, num_hidden_layers=1,
+                             num_attention_heads=2, num_key_value_heads=1, head_dim=16, moe_intermediate_size=16,
+                             num_experts=4, num_experts_per_tok=2, max_position_embeddings=8192,
+                             rope_parameters={"rope_type": "default", "rope_theta": 1e6, "mrope_section": [2, 3, 3],
+                                              "interleaved": True},
+                             eos_token_id=vocab["<|im_end|>"], pad_token_id=vocab["<|endoftext|>"]),
+            audio_token_id=ids["audio_token"], image_token_id=ids["image_token"], video_token_id=ids["video_token"],
+            audio_start_token_id=ids["audio_bos_token"], vision_start_token_id=ids["vision_bos_token"])
+        config = Qwen3OmniMoeConfig(thinker_config=thinker, enable_audio_output=False)
+        torch.manual_seed(0)
+        Qwen3OmniMoeForConditionalGeneration(config).eval().save_pretrained(tmp)
+    return folder
+
+
+class Qwen3OmniAdapter(QwenOmniAdapter):
+    """Qwen3-Omni (MoE thinker, text out): the same request path as Qwen2.5-Omni through its own processor."""
+
+    model_class = "Qwen3OmniMoeForConditionalGeneration"
+    tiny_id, tiny_folder = QWEN3_TINY_ID, f"tiny-qwen3-omni-v{QWEN3_TINY_VERSION}"
+
+    @staticmethod
+    def build_tiny(folder: Path) -> Path:
+        return build_tiny_qwen3(folder)
+
+
 @hookimpl
 def register_model_adapters(register):
     register("qwen-omni", QwenOmniAdapter)
+    register("qwen3-omni", Qwen3OmniAdapter)
