@@ -44,6 +44,15 @@ class Loopback:
                 elif action == "no_choices":
                     payload = json.dumps({"id": "x", "choices": []}).encode()
                     self.send_response(200)
+                elif "generateContent" in self.path:  # Gemini's REST shape
+                    body = json.loads(raw or b"{}")
+                    kinds = [next(iter(p)) for c in body.get("contents", []) for p in c.get("parts", [])]
+                    text = "B " + json.dumps(sorted(kinds))
+                    payload = json.dumps({"candidates": [{"content": {"role": "model", "parts": [{"text": text}]},
+                                                          "finishReason": "STOP"}],
+                                          "usageMetadata": {"promptTokenCount": 250 + len(kinds),
+                                                            "candidatesTokenCount": 2, "totalTokenCount": 252}}).encode()
+                    self.send_response(200)
                 else:
                     body = json.loads(raw or b"{}")
                     parts = [p for m in body.get("messages", []) if isinstance(m.get("content"), list)

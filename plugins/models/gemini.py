@@ -1,0 +1,111 @@
+"""Google's Gemini through the `google-genai` client: video (with its own soundtrack), audio and images go
+in natively as inline file data. (The AURELIA paper's reasoner and evaluator, and a baseline row.)
+
+Card keys: `checkpoint` (the model, e.g. gemini-1.5-pro), `api_key_env` (default GEMINI_API_KEY; the key is
+read from the environment and never written anywhere), `base_url` (another endpoint, e.g. a proxy),
+`timeout` (seconds), `max_retries` (the client's retries on 408/429/5xx), `parallel_requests`. Files above
+`inline_limit_mb` (default 18; Gemini's inline request limit is about 20 MB) are uploaded through the Files
+API instead of sent inline.
+"""
+
+from __future__ import annotations
+
+import mimetypes
+import os
+import time
+
+from aurelia_harness import hookimpl
+from aurelia_harness.models import Accepts, ModelAdapter
+from aurelia_harness.types import AudioPart, ImagePart, Reply, Request, TextPart, VideoPart
+
+
+class GeminiError(Exception):
+    kind = "api_error"
+
+
+def _mime(path) -> str:
+    guess, _ = mimetypes.guess_type(str(path))
+    return guess or "application/octet-stream"
+
+
+class GeminiAdapter(ModelAdapter):
+    accepts = Accepts(video=True, audio=True, image=True, audio_in_video=True, max_audio_items=16,
+                      max_video_items=8, max_frames=0)
+
+    def __init__(self, card, media, device=None):
+        super().__init__(card, media, device)
+        self.parallel_requests = int(card.get("parallel_requests", 8))
+
+    def load(self) -> None:
+        from google import genai
+        from google.genai import types
+
+        env = self.card.get("api_key_env", "GEMINI_API_KEY")
+        key = os.environ.get(env)
+        if not key:
+            raise ValueError(f"card {self.card.name}: the environment variable {env} (the Gemini API key) is not set")
+        options = {"timeout": int(float(self.card.get("timeout", 300)) * 1000),
+                   "retry_options": types.HttpRetryOptions(attempts=int(self.card.get("max_retries", 4)) + 1,
+                                                           initial_delay=float(self.card.get("backoff", 1.0)),
+                                                           http_status_codes=[408, 429, 500, 502, 503, 504])}
+        if self.card.get("base_url"):
+            options["base_url"] = self.card.get("base_url")
+        self.types = types
+        self.client = genai.Client(api_key=key, http_options=types.HttpOptions(**options))
+        self.inline_limit = float(self.card.get("inline_limit_mb", 18)) * 2 ** 20
+        self.loaded = True
+
+    def _file_part(self, path):
+        size = path.stat().st_size
+        if size > self.inline_limit:
+            uploaded = self.client.files.upload(file=str(path))
+            return self.types.Part.from_uri(file_uri=uploaded.uri, mime_type=uploaded.mime_type or _mime(path))
+        return self.types.Part.from_bytes(data=path.read_bytes(), mime_type=_mime(path))
+
+    def contents(self, request: Request):
+        system, contents, notes = None, [], []
+        for message in request.messages:
+            if message.role == "system":
+                system = message.text
+                continue
+            parts = []
+            for part in message.parts:
+                if isinstance(part, TextPart):
+                    parts.append(self.types.Part.from_text(text=part.text))
+                elif isinstance(part, (VideoPart, AudioPart, ImagePart)):
+                    if isinstance(part, VideoPart) and not part.with_audio:
+                        raise ValueError(f"{self.card.name} hears every video's soundtrack; a video-only ablation "
+                                         "cannot be honoured (send frames through an openai-compatible card instead)")
+                    parts.append(self._file_part(part.path))
+            contents.append(self.types.Content(role="model" if message.role == "assistant" else "user", parts=parts))
+        return system, contents, notes
+
+    def generate_batch(self, requests: list[Request]) -> list[Reply]:
+        return [self._one(r) for r in requests]
+
+    def _one(self, request: Request) -> Reply:
+        start = time.perf_counter()
+        system, contents, notes = self.contents(request)
+        config = self.types.GenerateContentConfig(max_output_tokens=request.max_new_tokens,
+                                                  temperature=float(self.card.get("generation.temperature",
+                                                                                  request.temperature)),
+                                                  system_instruction=system)
+        try:
+            response = self.client.models.generate_content(model=self.card.checkpoint, contents=contents, config=config)
+        except Exception as exc:  # the client's own error types; the message never holds the key
+            raise GeminiError(f"{self.card.name}: {type(exc).__name__}: {str(exc)[:300]}") from None
+        try:
+            text = response.text
+        except Exception as exc:
+            raise GeminiError(f"{self.card.name}: unreadable answer ({exc})") from None
+        if text is None:
+            raise GeminiError(f"{self.card.name}: the answer has no text (blocked or empty)")
+        usage = response.usage_metadata
+        return Reply(text.strip(), input_tokens=int(getattr(usage, "prompt_token_count", 0) or 0),
+                     output_tokens=int(getattr(usage, "candidates_token_count", 0) or 0),
+                     seconds=time.perf_counter() - start, notes=notes)
+
+
+@hookimpl
+def register_model_adapters(register):
+    register("gemini", GeminiAdapter)
