@@ -88,3 +88,13 @@ def test_qwen3_omni_prompt_golden_snapshot(loaded, clips):
     conversation, *_ = adapter.build_inputs(golden_request(clips))
     text = adapter.processor.apply_chat_template(conversation, add_generation_prompt=True, tokenize=False)
     assert text == (GOLDEN / "tiny-qwen3-omni.txt").read_text()
+
+
+def test_phi4_multimodal_takes_frames_as_images_and_the_soundtrack(loaded, clips):
+    adapter = loaded("tiny-phi4-multimodal")
+    kwargs, _, notes = adapter.processor_inputs(ask(VideoPart(clips["av"]), AudioPart(clips["wav"]), TextPart("q")))
+    assert len(kwargs["images"]) == 4 and len(kwargs["audio"]) == 2 and notes == []
+    assert "Frames of the video at 0.0s" in kwargs["text"][0]
+    reply = adapter.generate([golden_request(clips)])[0]
+    assert reply.error is None and reply.input_tokens > 100 and 0 < reply.output_tokens <= 6
+    assert adapter.prompt_text(golden_request(clips)) == (GOLDEN / "tiny-phi4-multimodal.txt").read_text()

@@ -1,0 +1,102 @@
+"""Phi-4-multimodal: sees images and hears audio; a video is given as its sampled frames (as images, with
+their times in the text) plus its soundtrack as an audio input. Several audio clips are taken as they are.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from aurelia_harness import hookimpl
+from aurelia_harness.models import Accepts
+from aurelia_harness.types import AudioPart, ImagePart, Request, TextPart, VideoPart
+
+from .hf_base import HFMultimodalAdapter, chatml_template
+
+
+class Phi4MultimodalAdapter(HFMultimodalAdapter):
+    model_class = "Phi4MultimodalForCausalLM"
+    accepts = Accepts(video=True, audio=True, image=True, audio_in_video=True, max_audio_items=8,
+                      max_video_items=2, max_frames=32)
+
+    def build_tiny(self, folder: Path) -> Path:
+        from aurelia_harness.tiny import build_once, qwen_style_tokenizer
+
+        with build_once(folder) as tmp:
+            if tmp is None:
+                return folder
+            import torch
+            from transformers import (Phi4MultimodalConfig, Phi4MultimodalFeatureExtractor, Phi4MultimodalForCausalLM,
+                                      Phi4MultimodalImageProcessor, Phi4MultimodalProcessor)
+
+            tokenizer, vocab = qwen_style_tokenizer({"image_token": "<|image|>", "audio_token": "<|audio|>"})
+            tokenizer.chat_template = chatml_template({"image": "<|image|>", "audio": "<|audio|>"})
+            Phi4MultimodalProcessor(image_processor=Phi4MultimodalImageProcessor(dynamic_hd=2),
+                                    audio_processor=Phi4MultimodalFeatureExtractor(),
+                                    tokenizer=tokenizer).save_pretrained(tmp)
+            config = Phi4MultimodalConfig(
+                vocab_size=len(vocab), hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2,
+                num_key_value_heads=1, max_position_embeddings=8192, original_max_position_embeddings=4096,
+                bos_token_id=vocab["<|endoftext|>"], eos_token_id=vocab["<|im_end|>"], pad_token_id=vocab["<|endoftext|>"],
+                vision_config=dict(hidden_size=16, intermediate_size=32, num_hidden_layers=2, num_attention_heads=2,
+                                   image_token_id=vocab["<|image|>"]),
+                audio_config=dict(hidden_size=16, intermediate_size=32, num_blocks=1, num_attention_heads=2,
+                                  ext_pw_out_channel=16, depthwise_separable_out_channel=16, nemo_conv_channels=16,
+                                  audio_token_id=vocab["<|audio|>"]))
+            torch.manual_seed(0)
+            Phi4MultimodalForCausalLM(config).eval().save_pretrained(tmp)
+        return folder
+
+    def frame_budget(self) -> int:
+        return int(self.card.get("media.frames", 8))
+
+    def processor_inputs(self, request: Request):
+        conversation, images, audio, notes = [], [], [], []
+        for message in request.messages:
+            content = []
+            for part in message.parts:
+                if isinstance(part, TextPart):
+                    content.append({"type": "text", "text": part.text})
+                elif isinstance(part, VideoPart):
+                    clip = self.media.video(part.path, self.spec_for(part))
+                    times = ", ".join(f"{t:.1f}s" for t in clip.timestamps)
+                    content.append({"type": "text", "text": f"Frames of the video at {times}:"})
+                    for frame in clip.frames:
+                        images.append(frame)
+                        content.append({"type": "image"})
+                    if part.with_audio:
+                        track = self.media.audio_or_none(part.path, self.audio_rate)
+                        if track is None or not len(track.samples):
+                            notes.append(f"{part.path.name} has no audio track: fed frames only")
+                        else:
+                            audio.append(track.samples)
+                            content.append({"type": "text", "text": "The video's soundtrack:"})
+                            content.append({"type": "audio"})
+                elif isinstance(part, AudioPart):
+                    audio.append(self.media.audio(part.path, self.audio_rate).samples)
+                    content.append({"type": "audio"})
+                elif isinstance(part, ImagePart):
+                    from PIL import Image
+
+                    with Image.open(part.path) as img:
+                        images.append(np.asarray(img.convert("RGB")))
+                    content.append({"type": "image"})
+            conversation.append({"role": message.role, "content": content})
+        # transformers keeps this family's chat template on the tokenizer
+        template = getattr(self.processor, "chat_template", None) or self.processor.tokenizer.chat_template
+        text = self.processor.apply_chat_template(conversation, add_generation_prompt=True, tokenize=False,
+                                                  chat_template=template)
+        kwargs = {"text": [text]}
+        if images:
+            kwargs["images"] = images
+            if self.card.get("media.dynamic_hd"):
+                kwargs["images_kwargs"] = {"dynamic_hd": int(self.card.get("media.dynamic_hd"))}
+        if audio:
+            kwargs["audio"] = audio
+        return kwargs, {}, notes
+
+
+@hookimpl
+def register_model_adapters(register):
+    register("phi4-multimodal", Phi4MultimodalAdapter)
