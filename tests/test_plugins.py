@@ -27,8 +27,8 @@ def test_first_party_plugins_register_through_the_entry_point_group():
 
 def test_plugins_registered_directly_as_objects():
     registry = discover(entry_points=False, modules=[fakes])
-    assert set(registry.adapters) == {"scripted", "broken-load"}
-    assert {"scripted-a", "scripted-b", "broken", "orphan"} == set(registry.cards)
+    assert set(registry.adapters) == {"scripted", "broken-load", "frame-hungry"}
+    assert {"scripted-a", "scripted-b", "broken", "orphan", "hungry", "remote-code"} == set(registry.cards)
 
 
 def test_a_broken_plugin_is_reported_and_the_rest_still_work(tmp_path):
