@@ -192,15 +192,13 @@ class Runner:
         done = {r.key for r in existing}
 
         work: dict[str, list] = {}
+        already = 0
         for index, (card, task, strategy, sample) in enumerate(plan.items()):
-            if not self.shard.mine(index):
-                continue
             if record_key(card.hash, task.name, strategy.hash, sample.id, cfg.modality) in done:
-                continue
-            work.setdefault(card.name, []).append((task, strategy, sample))
+                already += 1
+            elif self.shard.mine(index):  # shards cut the whole plan, so any process count resumes
+                work.setdefault(card.name, []).append((task, strategy, sample))
         total = sum(len(v) for v in work.values())
-        already = len([1 for c, t, s, x in plan.items()
-                       if record_key(c.hash, t.name, s.hash, x.id, cfg.modality) in done])
         if already:
             self.log(f"resuming: {already} record(s) already in {cfg.output}, {total} to do")
 
