@@ -196,3 +196,18 @@ def test_decode_that_hangs_times_out(clips, monkeypatch):
         store.video(clips["av"], VideoSpec(n_frames=4))
     assert time.perf_counter() - start < 2
     assert "longer than" in str(exc.value)
+
+
+def test_images_load_as_rgb_and_bad_ones_are_typed_errors(tmp_path):
+    from PIL import Image
+
+    path = tmp_path / "flag.png"
+    Image.new("RGBA", (30, 20), (255, 0, 0, 128)).save(path)
+    store = MediaStore(None)
+    img = store.image(path)
+    assert img.shape == (20, 30, 3) and img.dtype == np.uint8 and tuple(img[0, 0]) == (255, 0, 0)
+    (tmp_path / "bad.png").write_bytes(b"not a png at all")
+    with pytest.raises(NotMedia):
+        store.image(tmp_path / "bad.png")
+    with pytest.raises(MediaMissing):
+        store.image(tmp_path / "gone.png")

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from . import decode
-from .errors import DecodeTimeout, MediaError, NoAudioStream
+from .errors import DecodeTimeout, MediaError, NoAudioStream, NotMedia
 from .ffmpeg_bin import pyav_versions
 
 
@@ -138,6 +138,17 @@ class MediaStore:
             return self.audio(path, rate, stream)
         except NoAudioStream:
             return None
+
+    def image(self, path: Path) -> np.ndarray:
+        """An image file as RGB uint8 (H, W, 3); unreadable files raise NotMedia."""
+        from PIL import Image, UnidentifiedImageError
+
+        decode._open(path).close()  # missing / empty files: the same typed errors as video and audio
+        try:
+            with Image.open(path) as img:
+                return np.asarray(img.convert("RGB"))
+        except (UnidentifiedImageError, OSError) as exc:
+            raise NotMedia(path, f"not an image ({exc})") from None
 
     def probe(self, path: Path) -> decode.MediaInfo:
         return self._run(path, decode.probe, path)

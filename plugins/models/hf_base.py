@@ -38,6 +38,7 @@ def chatml_template(parts: dict[str, str], system: str = "You are a helpful assi
 class HFMultimodalAdapter(ModelAdapter):
     model_class = ""  # the transformers class to load
     tiny_version = 1
+    load_options: dict = {}  # extra from_pretrained arguments of the family
 
     def build_tiny(self, folder: Path) -> Path:  # pragma: no cover - interface
         raise NotImplementedError
@@ -61,7 +62,7 @@ class HFMultimodalAdapter(ModelAdapter):
         if self.card.get("trust_remote_code"):  # the runner has checked that the user allows it
             kwargs["trust_remote_code"] = True
         self.processor = AutoProcessor.from_pretrained(checkpoint, **kwargs)
-        load = dict(kwargs, dtype=getattr(torch, self.card.get("dtype", "bfloat16")))
+        load = dict(kwargs, dtype=getattr(torch, self.card.get("dtype", "bfloat16")), **self.load_options)
         for key in ("attn_implementation", "device_map"):
             if self.card.get(key):
                 load[key] = self.card.get(key)

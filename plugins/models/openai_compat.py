@@ -168,12 +168,9 @@ class OpenAICompatibleAdapter(ModelAdapter):
                                             lambda p=part: wav_base64(self.media.audio(p.path, 16000).samples, 16000))
                     content.append({"type": "input_audio", "input_audio": {"data": data, "format": "wav"}})
                 elif isinstance(part, ImagePart):
-                    def make(p=part):
-                        from PIL import Image
-
-                        with Image.open(p.path) as img:
-                            return jpeg_data_url(np.asarray(img.convert("RGB")))
-                    content.append({"type": "image_url", "image_url": {"url": self.encoded.get(("image", content_hash(part.path)), make)}})
+                    url = self.encoded.get(("image", content_hash(part.path)),
+                                           lambda p=part: jpeg_data_url(self.media.image(p.path)))
+                    content.append({"type": "image_url", "image_url": {"url": url}})
             if message.role == "system" or all(c["type"] == "text" for c in content):
                 messages.append({"role": message.role, "content": "".join(c.get("text", "") for c in content)})
             else:

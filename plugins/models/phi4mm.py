@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 
 from aurelia_harness import hookimpl
 from aurelia_harness.models import Accepts
@@ -77,10 +76,7 @@ class Phi4MultimodalAdapter(HFMultimodalAdapter):
                     audio.append(self.media.audio(part.path, self.audio_rate).samples)
                     content.append({"type": "audio"})
                 elif isinstance(part, ImagePart):
-                    from PIL import Image
-
-                    with Image.open(part.path) as img:
-                        images.append(np.asarray(img.convert("RGB")))
+                    images.append(self.media.image(part.path))
                     content.append({"type": "image"})
             conversation.append({"role": message.role, "content": content})
         # transformers keeps this family's chat template on the tokenizer

@@ -11,19 +11,14 @@ offline byte-level tokenizer: a pipeline check, not a model.
 
 from __future__ import annotations
 
-import dataclasses
-import time
 from pathlib import Path
 
-import numpy as np
-
 from aurelia_harness import hookimpl
-from aurelia_harness.config import default_cache_dir
-from aurelia_harness.media import VideoSpec
-from aurelia_harness.models import Accepts, ModelAdapter
-from aurelia_harness.types import AudioPart, ImagePart, Reply, Request, TextPart, VideoPart
+from aurelia_harness.models import Accepts
+from aurelia_harness.types import AudioPart, ImagePart, Request, TextPart, VideoPart
 
-TINY_ID = "builtin:tiny-qwen2.5-omni"
+from .hf_base import HFMultimodalAdapter
+
 TINY_VERSION = 1
 DEFAULT_SYSTEM = ("You are Qwen, a virtual human developed by the Qwen Team, Alibaba Group, capable of "
                   "perceiving auditory and visual inputs, as well as generating text and speech.")
@@ -79,47 +74,21 @@ def build_tiny(folder: Path) -> Path:
     return folder
 
 
-class QwenOmniAdapter(ModelAdapter):
+class QwenOmniAdapter(HFMultimodalAdapter):
     """Qwen2.5-Omni; Qwen3-Omni (below) differs only in its classes and its tiny build."""
 
     accepts = Accepts(video=True, audio=True, image=True, audio_in_video=True, max_audio_items=8,
                       max_video_items=1, max_frames=64)
     model_class = "Qwen2_5OmniForConditionalGeneration"
-    tiny_id, tiny_folder = TINY_ID, f"tiny-qwen2.5-omni-v{TINY_VERSION}"
+    tiny_version = TINY_VERSION
+    load_options = {"enable_audio_output": False}  # text out: the speech talker is not built
 
-    @staticmethod
-    def build_tiny(folder: Path) -> Path:
+    def build_tiny(self, folder: Path) -> Path:
         return build_tiny(folder)
 
     def load(self) -> None:
-        import torch
-        import transformers
-        from transformers import AutoProcessor
-        from transformers.utils import logging as hf_logging
-
-        hf_logging.disable_progress_bar()  # the harness shows its own progress
-        checkpoint = self.card.checkpoint
-        if checkpoint == self.tiny_id:
-            checkpoint = str(self.build_tiny(default_cache_dir() / "models" / self.tiny_folder))
-        kwargs = {"revision": self.card.revision} if self.card.revision else {}
-        self.processor = AutoProcessor.from_pretrained(checkpoint, **kwargs)
-        dtype = getattr(torch, self.card.get("dtype", "bfloat16"))
-        load_kwargs = dict(kwargs, dtype=dtype, enable_audio_output=False)
-        if self.card.get("attn_implementation"):
-            load_kwargs["attn_implementation"] = self.card.get("attn_implementation")
-        device_map = self.card.get("device_map")
-        if device_map:
-            load_kwargs["device_map"] = device_map
-        model = getattr(transformers, self.model_class).from_pretrained(checkpoint, **load_kwargs)
-        if not device_map:
-            model = model.to(self.device or "cpu")
-        self.model = model.eval()
-        self.video_spec = VideoSpec(n_frames=int(self.card.get("media.frames", 16)),
-                                    max_pixels=int(self.card.get("media.max_pixels", 360 * 420)),
-                                    max_side=None)
-        self.audio_rate = int(self.card.get("media.audio_rate", 16000))
+        super().load()
         self.audio_in_video = bool(self.card.get("media.audio_in_video", True))
-        self.loaded = True
 
     # -- request -> processor inputs -------------------------------------------------------------
     def build_inputs(self, request: Request):
@@ -135,14 +104,8 @@ class QwenOmniAdapter(ModelAdapter):
                 if isinstance(part, TextPart):
                     content.append({"type": "text", "text": part.text})
                 elif isinstance(part, VideoPart):
-                    spec = self.video_spec
-                    if part.sampler != "uniform" or part.max_frames:  # a strategy's hint, within the card's budget
-                        spec = dataclasses.replace(spec, sampler=part.sampler,
-                                                   n_frames=min(spec.n_frames, part.max_frames or spec.n_frames))
-                    clip = self.media.video(part.path, spec)
-                    if len(clip.frames) % 2:  # the vision tower groups frames in pairs
-                        clip.frames = np.concatenate([clip.frames, clip.frames[-1:]])
-                    videos.append(clip.frames)
+                    clip = self.media.video(part.path, self.spec_for(part))
+                    videos.append(self.even_frames(clip.frames))
                     fps.append(clip.sampled_fps)
                     content.append({"type": "video"})
                     if self.audio_in_video and part.with_audio:
@@ -157,61 +120,34 @@ class QwenOmniAdapter(ModelAdapter):
                     audio_slots.append(None)
                     content.append({"type": "audio"})
                 elif isinstance(part, ImagePart):
-                    from PIL import Image
-
-                    with Image.open(part.path) as img:
-                        images.append(np.asarray(img.convert("RGB")))
+                    images.append(self.media.image(part.path))
                     content.append({"type": "image"})
             conversation.append({"role": message.role, "content": content})
         return conversation, videos, fps, images, audio, audio_slots, notes
 
-    def generate_batch(self, requests: list[Request]) -> list[Reply]:
-        return [self._generate_one(r) for r in requests]
-
-    def _generate_one(self, request: Request) -> Reply:
-        import torch
-
-        start = time.perf_counter()
+    def processor_inputs(self, request: Request):
         conversation, videos, fps, images, audio, slots, notes = self.build_inputs(request)
         text = self.processor.apply_chat_template(conversation, add_generation_prompt=True, tokenize=False)
         from_video = any(s is not None for s in slots)
-        kwargs = {"text": [text], "return_tensors": "pt"}
+        kwargs = {"text": [text]}
         if images:
             kwargs["images"] = images
         if videos:
-            max_pixels = self.video_spec.max_pixels
             kwargs["videos"] = videos
             kwargs["videos_kwargs"] = {"fps": fps[0], "do_sample_frames": False,
-                                       "size": {"shortest_edge": 4 * 28 * 28, "longest_edge": max_pixels}}
+                                       "size": {"shortest_edge": 4 * 28 * 28, "longest_edge": self.video_spec.max_pixels}}
         if audio:
             kwargs["audio"] = audio
-        if from_video:
+        if from_video:  # the processor interleaves each video's soundtrack with its frames, in 2 s chunks
             kwargs["load_audio_from_video"] = True
             kwargs["audio_from_video_indices"] = slots
-        inputs = self.processor(**kwargs).to(self.model.device)
-        for key, value in inputs.items():  # match the model's dtype for float features
-            if torch.is_floating_point(value):
-                inputs[key] = value.to(self.model.dtype)
-        with torch.inference_mode():
-            out = self.model.thinker.generate(**inputs, use_audio_in_video=from_video,
-                                              max_new_tokens=self._budget(request), do_sample=False)
-        prompt_len = inputs["input_ids"].shape[1]
-        new = out[0, prompt_len:]
-        reply = self.processor.batch_decode(new[None], skip_special_tokens=True)[0]
-        return Reply(reply.strip(), input_tokens=int(prompt_len), output_tokens=int(new.numel()),
-                     seconds=time.perf_counter() - start, notes=notes)
+        return kwargs, {"use_audio_in_video": from_video}, notes
 
-    def _budget(self, request: Request) -> int:
-        cap = self.card.get("generation.max_new_tokens_cap")
-        return min(request.max_new_tokens, int(cap)) if cap else request.max_new_tokens
-
-    def close(self) -> None:
-        self.model = None
-        self.processor = None
-        super().close()
+    def generator(self):
+        return self.model.thinker.generate  # the thinker writes text; the top-level generate wants the talker
 
 
-QWEN3_TINY_ID, QWEN3_TINY_VERSION = "builtin:tiny-qwen3-omni", 1
+QWEN3_TINY_VERSION = 1
 
 
 def build_tiny_qwen3(folder: Path) -> Path:
@@ -257,10 +193,9 @@ class Qwen3OmniAdapter(QwenOmniAdapter):
     """Qwen3-Omni (MoE thinker, text out): the same request path as Qwen2.5-Omni through its own processor."""
 
     model_class = "Qwen3OmniMoeForConditionalGeneration"
-    tiny_id, tiny_folder = QWEN3_TINY_ID, f"tiny-qwen3-omni-v{QWEN3_TINY_VERSION}"
+    tiny_version = QWEN3_TINY_VERSION
 
-    @staticmethod
-    def build_tiny(folder: Path) -> Path:
+    def build_tiny(self, folder: Path) -> Path:
         return build_tiny_qwen3(folder)
 
 

@@ -67,12 +67,7 @@ class QwenVLAdapter(HFMultimodalAdapter):
                     if part.with_audio:
                         notes.append(f"{part.path.name}: soundtrack not fed ({self.card.name} takes no audio)")
                 elif isinstance(part, ImagePart):
-                    from PIL import Image
-
-                    import numpy as np
-
-                    with Image.open(part.path) as img:
-                        images.append(np.asarray(img.convert("RGB")))
+                    images.append(self.media.image(part.path))
                     content.append({"type": "image"})
             conversation.append({"role": message.role, "content": content})
         text = self.processor.apply_chat_template(conversation, add_generation_prompt=True, tokenize=False)
