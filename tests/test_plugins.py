@@ -6,6 +6,8 @@ import textwrap
 from pathlib import Path
 
 
+import pytest
+
 import fakes
 from aurelia_harness import hookimpl
 from aurelia_harness.plugins import discover
@@ -124,3 +126,20 @@ def test_plugin_flag_loads_a_file_without_installing(tmp_path):
     assert listing.returncode == 0
     line = next(l for l in listing.stdout.splitlines() if l.startswith("signal-describer"))
     assert "ready" in line
+
+
+def test_an_uncached_hub_checkpoint_fails_fast_offline(monkeypatch):
+    import time
+
+    from aurelia_harness.hub import CheckpointUnavailable, ensure_reachable
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(CheckpointUnavailable, match="not in the local cache"):
+        ensure_reachable("Qwen/Qwen2.5-Omni-7B")
+    monkeypatch.delenv("HF_HUB_OFFLINE")
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # nothing listens there
+    start = time.perf_counter()
+    with pytest.raises(CheckpointUnavailable, match="cannot be reached"):
+        ensure_reachable("Qwen/Qwen2.5-Omni-7B", timeout=2)
+    assert time.perf_counter() - start < 3
+    ensure_reachable(str(ROOT))  # a local folder is always fine

@@ -57,7 +57,10 @@ class HFMultimodalAdapter(ModelAdapter):
         from transformers.utils import logging as hf_logging
 
         hf_logging.disable_progress_bar()
+        from aurelia_harness.hub import ensure_reachable
+
         checkpoint = self.checkpoint_path()
+        ensure_reachable(checkpoint, self.card.revision)
         kwargs = {"revision": self.card.revision} if self.card.revision else {}
         if self.card.get("trust_remote_code"):  # the runner has checked that the user allows it
             kwargs["trust_remote_code"] = True

@@ -50,6 +50,10 @@ class HFTextAdapter(ModelAdapter):
             path = resolve_pip_file(checkpoint)
             checkpoint, gguf = str(path.parent), path.name
         kwargs = {"revision": self.card.revision} if self.card.revision else {}
+        if not gguf:
+            from aurelia_harness.hub import ensure_reachable
+
+            ensure_reachable(checkpoint, self.card.revision)
         dtype = getattr(torch, self.card.get("dtype", "float32"))
         if gguf:
             digest = hashlib.sha256(f"{checkpoint}/{gguf}".encode()).hexdigest()[:12]
