@@ -46,7 +46,7 @@ _STRONG_BEFORE = re.compile(
     r"(?:final\s+answer|correct\s+(?:answer|option|choice|one)|best\s+(?:answer|option|choice)"
     r"|right\s+(?:answer|option|choice)|most\s+(?:likely|accurate|appropriate|plausible)\s+(?:answer|option|choice)"
     r"|the\s+answer|answer|my\s+(?:answer|choice|pick)"
-    r"|i(?:\s+would|\s+will|'d|'ll)?\s+(?:choose|pick|select|go\s+with|opt\s+for)"
+    r"|i(?:\s+would|\s+will|'d|'ll)?\s+(?:choose|pick|select|go\s+with|opt\s+for|guess|say)"
     r"|答案|正确答案|选择|应选|选)"
     r"\s*(?:\((?:[^()]{0,20})\))?\s*(?:is|would\s+be|should\s+be|will\s+be|must\s+be|=|:|：|是|为|应该是)?\s*[:：]?\s*"
     r"(?:(?:actually|probably|likely|definitely|clearly|most\s+likely|indeed)\s+)?(?:option|choice|letter)?\s*",

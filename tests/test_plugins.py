@@ -5,7 +5,6 @@ import sys
 import textwrap
 from pathlib import Path
 
-
 import pytest
 
 import fakes

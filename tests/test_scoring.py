@@ -28,6 +28,18 @@ CASES = [
     ("A. A red square", SHAPES, "A"), ("The green triangle is shown.", SHAPES, "C"),
     ("Clip 3", CLIPS, "C"), ("The matching clip is Clip 2.", CLIPS, "B"),
     ("Yes", SYNC, "A"), ("No, the clicks fall between the flashes", SYNC, "B"),
+    ("The correct answer is: **B. a cat meowing**", ANIMALS, "B"), ("Answer: The answer is C", ANIMALS, "C"),
+    ("I think the answer is B, because of the purring. However, considering the rhythm, the answer should be D.",
+     ANIMALS, "D"),
+    ("Based on the video, option B (a cat meowing) is the most likely.", ANIMALS, "B"),
+    ("我认为答案是 B。", ANIMALS, "B"), ("选项C正确", ANIMALS, "C"), ("(A) is wrong, (B) is wrong, (C) is right", ANIMALS, "C"),
+    ("Answer: A. However, upon reflection, the answer is B.", ANIMALS, "B"), ("D) rain falling", ANIMALS, "D"),
+    ("Option (B)", ANIMALS, "B"), ("B: a cat meowing", ANIMALS, "B"), ("The sound is clearly a car horn.", ANIMALS, "C"),
+    ("Answer: [C]", ANIMALS, "C"), ("答案：B", ANIMALS, "B"), ("ANSWER: d", ANIMALS, "D"),
+    ("Final answer: B) a cat meowing.", ANIMALS, "B"), ("My answer: C.", ANIMALS, "C"),
+    ("The best option is D: rain falling", ANIMALS, "D"), ("I'm not sure, but I would guess B.", ANIMALS, "B"),
+    ("The answer is (A) a dog barking", ANIMALS, "A"), ("Among the options, A seems plausible but B is correct.", ANIMALS, "B"),
+    ("Answer is B", ANIMALS, "B"), ("answer b", ANIMALS, "B"),
 ]
 
 NOT_A_LETTER = [
@@ -37,6 +49,7 @@ NOT_A_LETTER = [
     ("It is either B or D.", ANIMALS, "multiple"),
     ("A dog is barking loudly in the scene.", ANIMALS, "none"),  # an article, not the letter A
     ("E", ANIMALS, "none"), ("The answer is E.", ANIMALS, "none"), ("", ANIMALS, "empty"),
+    ("The answer is not A.", ANIMALS, "none"), ("Both A and C are possible.", ANIMALS, "multiple"),
 ]
 
 
