@@ -98,3 +98,14 @@ def test_phi4_multimodal_takes_frames_as_images_and_the_soundtrack(loaded, clips
     reply = adapter.generate([golden_request(clips)])[0]
     assert reply.error is None and reply.input_tokens > 100 and 0 < reply.output_tokens <= 6
     assert adapter.prompt_text(golden_request(clips)) == (GOLDEN / "tiny-phi4-multimodal.txt").read_text()
+
+
+def test_gemma3n_takes_frames_as_images_and_the_soundtrack(loaded, clips):
+    adapter = loaded("tiny-gemma3n")
+    kwargs, _, notes = adapter.processor_inputs(ask(VideoPart(clips["av"]), AudioPart(clips["wav"]), TextPart("q")))
+    assert len(kwargs["images"]) == 2 and len(kwargs["audio"]) == 2 and notes == []
+    reply = adapter.generate([golden_request(clips)])[0]
+    assert reply.error is None and reply.input_tokens > 500 and 0 < reply.output_tokens <= 6
+    assert adapter.prompt_text(golden_request(clips)) == (GOLDEN / "tiny-gemma3n.txt").read_text()
+    silent = adapter.generate([ask(VideoPart(clips["silent"]), TextPart("q"))])[0]
+    assert silent.error is None and "no audio track" in silent.notes[0]

@@ -15,7 +15,7 @@ import numpy as np
 from aurelia_harness.config import default_cache_dir
 from aurelia_harness.media import VideoSpec
 from aurelia_harness.models import ModelAdapter
-from aurelia_harness.types import Reply, Request, VideoPart
+from aurelia_harness.types import AudioPart, ImagePart, Reply, Request, TextPart, VideoPart
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -89,6 +89,39 @@ class HFMultimodalAdapter(ModelAdapter):
     def even_frames(self, frames: np.ndarray) -> np.ndarray:
         """Qwen-style vision towers group frames in temporal pairs."""
         return np.concatenate([frames, frames[-1:]]) if len(frames) % 2 else frames
+
+    def frames_as_images(self, request: Request):
+        """For models that see images but not video: each video as its sampled frames (images, with their
+        times in the text) and its soundtrack as an audio input. Returns (conversation, images, audio, notes)."""
+        conversation, images, audio, notes = [], [], [], []
+        for message in request.messages:
+            content = []
+            for part in message.parts:
+                if isinstance(part, TextPart):
+                    content.append({"type": "text", "text": part.text})
+                elif isinstance(part, VideoPart):
+                    clip = self.media.video(part.path, self.spec_for(part))
+                    times = ", ".join(f"{t:.1f}s" for t in clip.timestamps)
+                    content.append({"type": "text", "text": f"Frames of the video at {times}:"})
+                    for frame in clip.frames:
+                        images.append(frame)
+                        content.append({"type": "image"})
+                    if part.with_audio:
+                        track = self.media.audio_or_none(part.path, self.audio_rate)
+                        if track is None or not len(track.samples):
+                            notes.append(f"{part.path.name} has no audio track: fed frames only")
+                        else:
+                            audio.append(track.samples)
+                            content.append({"type": "text", "text": "The video's soundtrack:"})
+                            content.append({"type": "audio"})
+                elif isinstance(part, AudioPart):
+                    audio.append(self.media.audio(part.path, self.audio_rate).samples)
+                    content.append({"type": "audio"})
+                elif isinstance(part, ImagePart):
+                    images.append(self.media.image(part.path))
+                    content.append({"type": "image"})
+            conversation.append({"role": message.role, "content": content})
+        return conversation, images, audio, notes
 
     def processor_inputs(self, request: Request) -> tuple[dict, dict, list[str]]:  # pragma: no cover - interface
         """(processor kwargs, extra generate kwargs, notes) for one request."""

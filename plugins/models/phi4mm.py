@@ -9,7 +9,7 @@ from pathlib import Path
 
 from aurelia_harness import hookimpl
 from aurelia_harness.models import Accepts
-from aurelia_harness.types import AudioPart, ImagePart, Request, TextPart, VideoPart
+from aurelia_harness.types import Request
 
 from .hf_base import HFMultimodalAdapter, chatml_template
 
@@ -51,34 +51,7 @@ class Phi4MultimodalAdapter(HFMultimodalAdapter):
         return int(self.card.get("media.frames", 8))
 
     def processor_inputs(self, request: Request):
-        conversation, images, audio, notes = [], [], [], []
-        for message in request.messages:
-            content = []
-            for part in message.parts:
-                if isinstance(part, TextPart):
-                    content.append({"type": "text", "text": part.text})
-                elif isinstance(part, VideoPart):
-                    clip = self.media.video(part.path, self.spec_for(part))
-                    times = ", ".join(f"{t:.1f}s" for t in clip.timestamps)
-                    content.append({"type": "text", "text": f"Frames of the video at {times}:"})
-                    for frame in clip.frames:
-                        images.append(frame)
-                        content.append({"type": "image"})
-                    if part.with_audio:
-                        track = self.media.audio_or_none(part.path, self.audio_rate)
-                        if track is None or not len(track.samples):
-                            notes.append(f"{part.path.name} has no audio track: fed frames only")
-                        else:
-                            audio.append(track.samples)
-                            content.append({"type": "text", "text": "The video's soundtrack:"})
-                            content.append({"type": "audio"})
-                elif isinstance(part, AudioPart):
-                    audio.append(self.media.audio(part.path, self.audio_rate).samples)
-                    content.append({"type": "audio"})
-                elif isinstance(part, ImagePart):
-                    images.append(self.media.image(part.path))
-                    content.append({"type": "image"})
-            conversation.append({"role": message.role, "content": content})
+        conversation, images, audio, notes = self.frames_as_images(request)
         # transformers keeps this family's chat template on the tokenizer
         template = getattr(self.processor, "chat_template", None) or self.processor.tokenizer.chat_template
         text = self.processor.apply_chat_template(conversation, add_generation_prompt=True, tokenize=False,
