@@ -109,3 +109,15 @@ def test_gemma3n_takes_frames_as_images_and_the_soundtrack(loaded, clips):
     assert adapter.prompt_text(golden_request(clips)) == (GOLDEN / "tiny-gemma3n.txt").read_text()
     silent = adapter.generate([ask(VideoPart(clips["silent"]), TextPart("q"))])[0]
     assert silent.error is None and "no audio track" in silent.notes[0]
+
+
+def test_gemma4_takes_video_natively_with_frame_times_and_the_soundtrack(loaded, clips):
+    adapter = loaded("tiny-gemma4")
+    kwargs, _, notes = adapter.processor_inputs(ask(VideoPart(clips["av"]), AudioPart(clips["wav"]), TextPart("q")))
+    assert len(kwargs["videos"]) == 1 and kwargs["videos"][0].shape[0] == 4 and len(kwargs["audio"]) == 2
+    assert kwargs["videos_kwargs"]["video_metadata"][0].timestamps == pytest.approx([0.0, 1.3, 2.6, 3.9], abs=1e-3)
+    reply = adapter.generate([golden_request(clips)])[0]
+    assert reply.error is None and reply.input_tokens > 50 and 0 < reply.output_tokens <= 6
+    text = adapter.prompt_text(golden_request(clips))
+    assert text == (GOLDEN / "tiny-gemma4.txt").read_text()
+    assert "00:00 <start_of_image><|video|><end_of_image> 00:01" in text
