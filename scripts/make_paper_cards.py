@@ -33,6 +33,10 @@ UPSTREAM = {  # the models' public code, as published by their authors
 }
 ADAPTER = {"Gemini 1.5 Pro": "gemini", "Reka Core": "reka", "Unified-IO-2 L": "unified-io-2",
            "Unified-IO-2 XL": "unified-io-2"}
+CHECKPOINT = {  # weights as their authors published them (checked against the upstream READMEs)
+    "VideoLLaMA2": "DAMO-NLP-SG/VideoLLaMA2-7B",
+    "NExT-GPT": "ChocoWu/nextgpt_7b_tiva_v0",
+}
 API = {"Gemini 1.5 Pro": ('checkpoint = "gemini-1.5-pro"', 'api_key_env = "GEMINI_API_KEY"', "parallel_requests = 8"),
        "Reka Core": ('checkpoint = "reka-core"', 'api_key_env = "REKA_API_KEY"')}
 
@@ -55,6 +59,8 @@ def main(csv_path: str, out: str = "model_cards/paper") -> None:
                  f'description = "{model} ({size}); a row of the AURELIA paper\'s results table"']
         if model in UPSTREAM:
             lines.append(f'upstream = "{UPSTREAM[model]}"')
+        if model in CHECKPOINT:
+            lines.append(f'checkpoint = "{CHECKPOINT[model]}"')
         lines += list(API.get(model, ()))
         lines += ["", "[paper]", f'model = "{model}"', f'size = "{size}"',
                   'source = "AURELIA paper, main results figure (project page); baseline = Y of the paper\'s X / Y cells"']
