@@ -44,6 +44,14 @@ class Loopback:
                 elif action == "no_choices":
                     payload = json.dumps({"id": "x", "choices": []}).encode()
                     self.send_response(200)
+                elif self.path.rstrip("/").endswith("/chat"):  # Reka's REST shape
+                    body = json.loads(raw or b"{}")
+                    kinds = [p.get("type") for m in body.get("messages", []) for p in m.get("content", [])]
+                    payload = json.dumps({"id": "r-1", "model": body.get("model"),
+                                          "responses": [{"finish_reason": "stop", "message": {
+                                              "role": "assistant", "content": "B " + json.dumps(kinds)}}],
+                                          "usage": {"input_tokens": 300 + len(kinds), "output_tokens": 2}}).encode()
+                    self.send_response(200)
                 elif "generateContent" in self.path:  # Gemini's REST shape
                     body = json.loads(raw or b"{}")
                     kinds = [next(iter(p)) for c in body.get("contents", []) for p in c.get("parts", [])]
