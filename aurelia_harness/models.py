@@ -54,6 +54,8 @@ class ModelAdapter:
         self.media = media
         self.device = device
         self.loaded = False
+        if self.parallel_requests:  # server- and API-backed: a card may allow more or fewer in flight
+            self.parallel_requests = int(card.get("parallel_requests", self.parallel_requests))
 
     def load(self) -> None:
         self.loaded = True

@@ -31,10 +31,7 @@ def _mime(path) -> str:
 class GeminiAdapter(ModelAdapter):
     accepts = Accepts(video=True, audio=True, image=True, audio_in_video=True, max_audio_items=16,
                       max_video_items=8, max_frames=0)
-
-    def __init__(self, card, media, device=None):
-        super().__init__(card, media, device)
-        self.parallel_requests = int(card.get("parallel_requests", 8))
+    parallel_requests = 8
 
     def load(self) -> None:
         from google import genai

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from aurelia_harness import hookimpl
 from aurelia_harness.models import Accepts
-from aurelia_harness.types import AudioPart, ImagePart, Request, TextPart, VideoPart
+from aurelia_harness.types import Request
 
 from .hf_base import HFMultimodalAdapter
 
@@ -68,35 +68,30 @@ class Gemma4Adapter(HFMultimodalAdapter):
     def processor_inputs(self, request: Request):
         from transformers.video_utils import VideoMetadata
 
-        conversation, videos, metadata, images, audio, notes = [], [], [], [], [], []
-        for message in request.messages:
-            content = []
-            for part in message.parts:
-                if isinstance(part, TextPart):
-                    content.append({"type": "text", "text": part.text})
-                elif isinstance(part, VideoPart):
-                    clip = self.media.video(part.path, self.spec_for(part))
-                    videos.append(clip.frames)
-                    # the processor prints each frame's time from fps and frame index: millisecond indices
-                    # keep our exact timestamps
-                    metadata.append(VideoMetadata(total_num_frames=int(clip.info.get("source_frames", len(clip.frames))),
-                                                  fps=1000.0, width=clip.frames.shape[2], height=clip.frames.shape[1],
-                                                  frames_indices=[int(round(t * 1000)) for t in clip.timestamps]))
-                    content.append({"type": "video"})
-                    if part.with_audio:
-                        track = self.media.audio_or_none(part.path, self.audio_rate)
-                        if track is None or not len(track.samples):
-                            notes.append(f"{part.path.name} has no audio track: fed video only")
-                        else:
-                            audio.append(track.samples)
-                            content.append({"type": "audio"})
-                elif isinstance(part, AudioPart):
-                    audio.append(self.media.audio(part.path, self.audio_rate).samples)
-                    content.append({"type": "audio"})
-                elif isinstance(part, ImagePart):
-                    images.append(self.media.image(part.path))
-                    content.append({"type": "image"})
-            conversation.append({"role": message.role, "content": content})
+        videos, metadata, images, audio, notes = [], [], [], [], []
+
+        def video(part):
+            clip = self.media.video(part.path, self.spec_for(part))
+            videos.append(clip.frames)
+            # the processor prints each frame's time from fps and frame index: millisecond indices keep ours exact
+            metadata.append(VideoMetadata(total_num_frames=int(clip.info.get("source_frames", len(clip.frames))),
+                                          fps=1000.0, width=clip.frames.shape[2], height=clip.frames.shape[1],
+                                          frames_indices=[int(round(t * 1000)) for t in clip.timestamps]))
+            items = [{"type": "video"}]
+            if part.with_audio:
+                track = self.media.audio_or_none(part.path, self.audio_rate)
+                if track is None or not len(track.samples):
+                    notes.append(f"{part.path.name} has no audio track: fed video only")
+                else:
+                    audio.append(track.samples)
+                    items.append({"type": "audio"})
+            return items
+
+        def clip_audio(part):
+            audio.append(self.media.audio(part.path, self.audio_rate).samples)
+            return [{"type": "audio"}]
+
+        conversation = self.walk(request, video, clip_audio, self.image_items(images))
         text = self.processor.apply_chat_template(conversation, add_generation_prompt=True, tokenize=False)
         kwargs = {"text": [text]}
         if videos:

@@ -90,37 +90,54 @@ class HFMultimodalAdapter(ModelAdapter):
         """Qwen-style vision towers group frames in temporal pairs."""
         return np.concatenate([frames, frames[-1:]]) if len(frames) % 2 else frames
 
-    def frames_as_images(self, request: Request):
-        """For models that see images but not video: each video as its sampled frames (images, with their
-        times in the text) and its soundtrack as an audio input. Returns (conversation, images, audio, notes)."""
-        conversation, images, audio, notes = [], [], [], []
+    @staticmethod
+    def walk(request: Request, video=None, audio=None, image=None) -> list[dict]:
+        """The request as a chat conversation for the processor's template: text parts as they are; each media
+        part becomes the content items its handler returns (handlers also collect the decoded media). A part
+        without a handler cannot arrive here: `accepts` refused such requests already."""
+        handlers = {VideoPart: video, AudioPart: audio, ImagePart: image}
+        conversation = []
         for message in request.messages:
             content = []
             for part in message.parts:
                 if isinstance(part, TextPart):
                     content.append({"type": "text", "text": part.text})
-                elif isinstance(part, VideoPart):
-                    clip = self.media.video(part.path, self.spec_for(part))
-                    times = ", ".join(f"{t:.1f}s" for t in clip.timestamps)
-                    content.append({"type": "text", "text": f"Frames of the video at {times}:"})
-                    for frame in clip.frames:
-                        images.append(frame)
-                        content.append({"type": "image"})
-                    if part.with_audio:
-                        track = self.media.audio_or_none(part.path, self.audio_rate)
-                        if track is None or not len(track.samples):
-                            notes.append(f"{part.path.name} has no audio track: fed frames only")
-                        else:
-                            audio.append(track.samples)
-                            content.append({"type": "text", "text": "The video's soundtrack:"})
-                            content.append({"type": "audio"})
-                elif isinstance(part, AudioPart):
-                    audio.append(self.media.audio(part.path, self.audio_rate).samples)
-                    content.append({"type": "audio"})
-                elif isinstance(part, ImagePart):
-                    images.append(self.media.image(part.path))
-                    content.append({"type": "image"})
+                elif handlers.get(type(part)):
+                    content.extend(handlers[type(part)](part))
             conversation.append({"role": message.role, "content": content})
+        return conversation
+
+    def image_items(self, images: list):
+        """Handler for image parts: decode into `images`, one image item."""
+        def handle(part):
+            images.append(self.media.image(part.path))
+            return [{"type": "image"}]
+        return handle
+
+    def frames_as_images(self, request: Request):
+        """For models that see images but not video: each video as its sampled frames (images, with their
+        times in the text) and its soundtrack as an audio input. Returns (conversation, images, audio, notes)."""
+        images, audio, notes = [], [], []
+
+        def video(part):
+            clip = self.media.video(part.path, self.spec_for(part))
+            times = ", ".join(f"{t:.1f}s" for t in clip.timestamps)
+            images.extend(clip.frames)
+            items = [{"type": "text", "text": f"Frames of the video at {times}:"}] + [{"type": "image"}] * len(clip.frames)
+            if part.with_audio:
+                track = self.media.audio_or_none(part.path, self.audio_rate)
+                if track is None or not len(track.samples):
+                    notes.append(f"{part.path.name} has no audio track: fed frames only")
+                else:
+                    audio.append(track.samples)
+                    items += [{"type": "text", "text": "The video's soundtrack:"}, {"type": "audio"}]
+            return items
+
+        def clip_audio(part):
+            audio.append(self.media.audio(part.path, self.audio_rate).samples)
+            return [{"type": "audio"}]
+
+        conversation = self.walk(request, video, clip_audio, self.image_items(images))
         return conversation, images, audio, notes
 
     def processor_inputs(self, request: Request) -> tuple[dict, dict, list[str]]:  # pragma: no cover - interface

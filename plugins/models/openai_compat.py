@@ -99,9 +99,10 @@ class OpenAICompatibleAdapter(ModelAdapter):
     accepts = Accepts(video=True, audio=True, image=True, audio_in_video=True, max_audio_items=8,
                       max_video_items=4, max_frames=64)
 
+    parallel_requests = 16
+
     def __init__(self, card, media, device=None):
         super().__init__(card, media, device)
-        self.parallel_requests = int(card.get("parallel_requests", 16))
         # what this endpoint takes, from the card (e.g. GPT-4o's chat endpoint takes images but no audio)
         takes_audio = bool(card.get("media.audio", True))
         self.accepts = Accepts(video=bool(card.get("media.video", True)), audio=takes_audio,

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from aurelia_harness import hookimpl
 from aurelia_harness.models import Accepts
-from aurelia_harness.types import AudioPart, ImagePart, Request, TextPart, VideoPart
+from aurelia_harness.types import Request
 
 from .hf_base import HFMultimodalAdapter
 
@@ -93,36 +93,30 @@ class QwenOmniAdapter(HFMultimodalAdapter):
     # -- request -> processor inputs -------------------------------------------------------------
     def build_inputs(self, request: Request):
         """Conversation, media arrays and notes for one request (the only model-specific step)."""
-        conversation, videos, fps, images = [], [], [], []
-        audio, audio_slots, notes = [], [], []
+        videos, fps, images, audio, audio_slots, notes = [], [], [], [], [], []
+
+        def video(part):
+            clip = self.media.video(part.path, self.spec_for(part))
+            videos.append(self.even_frames(clip.frames))
+            fps.append(clip.sampled_fps)
+            if self.audio_in_video and part.with_audio:
+                track = self.media.audio_or_none(part.path, self.audio_rate)
+                if track is None or len(track.samples) == 0:
+                    notes.append(f"{part.path.name} has no audio track: fed video only")
+                else:  # the processor interleaves it with this video's frames
+                    audio.append(track.samples)
+                    audio_slots.append(len(videos) - 1)
+            return [{"type": "video"}]
+
+        def clip_audio(part):
+            audio.append(self.media.audio(part.path, self.audio_rate).samples)
+            audio_slots.append(None)
+            return [{"type": "audio"}]
+
+        conversation = self.walk(request, video, clip_audio, self.image_items(images))
         system = self.card.get("system_prompt", DEFAULT_SYSTEM)
         if system and not any(m.role == "system" for m in request.messages):
-            conversation.append({"role": "system", "content": [{"type": "text", "text": system}]})
-        for message in request.messages:
-            content = []
-            for part in message.parts:
-                if isinstance(part, TextPart):
-                    content.append({"type": "text", "text": part.text})
-                elif isinstance(part, VideoPart):
-                    clip = self.media.video(part.path, self.spec_for(part))
-                    videos.append(self.even_frames(clip.frames))
-                    fps.append(clip.sampled_fps)
-                    content.append({"type": "video"})
-                    if self.audio_in_video and part.with_audio:
-                        track = self.media.audio_or_none(part.path, self.audio_rate)
-                        if track is None or len(track.samples) == 0:
-                            notes.append(f"{part.path.name} has no audio track: fed video only")
-                        else:
-                            audio.append(track.samples)
-                            audio_slots.append(len(videos) - 1)
-                elif isinstance(part, AudioPart):
-                    audio.append(self.media.audio(part.path, self.audio_rate).samples)
-                    audio_slots.append(None)
-                    content.append({"type": "audio"})
-                elif isinstance(part, ImagePart):
-                    images.append(self.media.image(part.path))
-                    content.append({"type": "image"})
-            conversation.append({"role": message.role, "content": content})
+            conversation.insert(0, {"role": "system", "content": [{"type": "text", "text": system}]})
         return conversation, videos, fps, images, audio, audio_slots, notes
 
     def processor_inputs(self, request: Request):

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from aurelia_harness import hookimpl
 from aurelia_harness.models import Accepts
-from aurelia_harness.types import AudioPart, ImagePart, Request, TextPart, VideoPart
+from aurelia_harness.types import Request, VideoPart
 
 from .hf_base import HFMultimodalAdapter, chatml_template
 
@@ -53,23 +53,17 @@ class QwenVLAdapter(HFMultimodalAdapter):
         return folder
 
     def processor_inputs(self, request: Request):
-        conversation, videos, fps, images, notes = [], [], [], [], []
-        for message in request.messages:
-            content = []
-            for part in message.parts:
-                if isinstance(part, TextPart):
-                    content.append({"type": "text", "text": part.text})
-                elif isinstance(part, VideoPart):
-                    clip = self.media.video(part.path, self.spec_for(part))
-                    videos.append(self.even_frames(clip.frames))
-                    fps.append(clip.sampled_fps)
-                    content.append({"type": "video"})
-                    if part.with_audio:
-                        notes.append(f"{part.path.name}: soundtrack not fed ({self.card.name} takes no audio)")
-                elif isinstance(part, ImagePart):
-                    images.append(self.media.image(part.path))
-                    content.append({"type": "image"})
-            conversation.append({"role": message.role, "content": content})
+        videos, fps, images, notes = [], [], [], []
+
+        def video(part):
+            clip = self.media.video(part.path, self.spec_for(part))
+            videos.append(self.even_frames(clip.frames))
+            fps.append(clip.sampled_fps)
+            if part.with_audio:
+                notes.append(f"{part.path.name}: soundtrack not fed ({self.card.name} takes no audio)")
+            return [{"type": "video"}]
+
+        conversation = self.walk(request, video=video, image=self.image_items(images))
         text = self.processor.apply_chat_template(conversation, add_generation_prompt=True, tokenize=False)
         kwargs = {"text": [text]}
         if videos:
@@ -114,24 +108,21 @@ class QwenAudioAdapter(HFMultimodalAdapter):
         return folder
 
     def processor_inputs(self, request: Request):
-        conversation, audio, notes = [], [], []
-        for message in request.messages:
-            content = []
-            for part in message.parts:
-                if isinstance(part, TextPart):
-                    content.append({"type": "text", "text": part.text})
-                elif isinstance(part, (AudioPart, VideoPart)):
-                    if isinstance(part, VideoPart):
-                        track = self.media.audio_or_none(part.path, self.audio_rate) if part.with_audio else None
-                        if track is None or not len(track.samples):
-                            raise ValueError(f"{part.path.name}: nothing {self.card.name} can take (it hears only, "
-                                             "and this video has no soundtrack to give it)")
-                        notes.append(f"{part.path.name}: frames not fed ({self.card.name} hears only); its soundtrack was")
-                    else:
-                        track = self.media.audio(part.path, self.audio_rate)
-                    audio.append(track.samples)
-                    content.append({"type": "audio", "audio_url": part.path.name})
-            conversation.append({"role": message.role, "content": content})
+        audio, notes = [], []
+
+        def hear(part):
+            if isinstance(part, VideoPart):
+                track = self.media.audio_or_none(part.path, self.audio_rate) if part.with_audio else None
+                if track is None or not len(track.samples):
+                    raise ValueError(f"{part.path.name}: nothing {self.card.name} can take (it hears only, "
+                                     "and this video has no soundtrack to give it)")
+                notes.append(f"{part.path.name}: frames not fed ({self.card.name} hears only); its soundtrack was")
+            else:
+                track = self.media.audio(part.path, self.audio_rate)
+            audio.append(track.samples)
+            return [{"type": "audio", "audio_url": part.path.name}]
+
+        conversation = self.walk(request, video=hear, audio=hear)
         text = self.processor.apply_chat_template(conversation, add_generation_prompt=True, tokenize=False)
         kwargs = {"text": [text]}
         if audio:
