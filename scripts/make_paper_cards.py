@@ -36,6 +36,7 @@ ADAPTER = {"Gemini 1.5 Pro": "gemini", "Reka Core": "reka", "Unified-IO-2 L": "u
 CHECKPOINT = {  # weights as their authors published them (checked against the upstream READMEs)
     "VideoLLaMA2": "DAMO-NLP-SG/VideoLLaMA2-7B",
     "NExT-GPT": "ChocoWu/nextgpt_7b_tiva_v0",
+    "video-SALMONN": "tsinghua-ee/Video-SALMONN",
 }
 API = {"Gemini 1.5 Pro": ('checkpoint = "gemini-1.5-pro"', 'api_key_env = "GEMINI_API_KEY"', "parallel_requests = 8"),
        "Reka Core": ('checkpoint = "reka-core"', 'api_key_env = "REKA_API_KEY"')}
