@@ -38,6 +38,14 @@ def checks(config, registry):
     except Exception as exc:
         yield False, "transformers", f"not importable ({exc})"
     yield True, "cache", str(config.cache_dir)
+    from .hub import CheckpointUnavailable, ensure_reachable
+
+    try:
+        ensure_reachable("avharness/doctor-probe", timeout=3.0)  # never cached: asks whether the hub answers
+        yield True, "model hub", "reachable (uncached checkpoints can download)"
+    except CheckpointUnavailable as exc:
+        reason = "HF_HUB_OFFLINE is set" if "HF_HUB_OFFLINE" in str(exc) else "not reachable"
+        yield True, "model hub", f"{reason}: only cached or local checkpoints and builtin: cards load"
     yield True, "plugins loaded", ", ".join(registry.loaded) or "(none)"
     for problem in registry.problems:
         yield False, f"plugin {problem.plugin}", f"failed at {problem.stage}: {problem.error}"
