@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import gc
+import os
 import time
 from dataclasses import dataclass
 
@@ -59,6 +60,17 @@ class ModelAdapter:
 
     def load(self) -> None:
         self.loaded = True
+
+    def api_key(self, default_env: str | None = None) -> str | None:
+        """The key named by the card's `api_key_env` (or `default_env`), read from the environment only; a
+        named variable that is unset is a load error. Keys are never stored in cards, records or logs."""
+        env = self.card.get("api_key_env", default_env)
+        if not env:
+            return None
+        key = os.environ.get(env)
+        if not key:
+            raise ValueError(f"card {self.card.name}: the environment variable {env} (the API key) is not set")
+        return key
 
     def check(self, request: Request) -> None:
         """Refuse, with a reason, a request carrying what this model cannot take."""

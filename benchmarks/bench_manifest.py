@@ -22,39 +22,15 @@ import psutil
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from aurelia_harness import hookimpl  # noqa: E402
-from aurelia_harness.cards import ModelCard  # noqa: E402
+from _instant import InstantPlugin  # noqa: E402
 from aurelia_harness.config import RunConfig  # noqa: E402
 from aurelia_harness.journal import record_key  # noqa: E402
-from aurelia_harness.models import ModelAdapter  # noqa: E402
 from aurelia_harness.plugins import discover  # noqa: E402
 from aurelia_harness.runner import Runner, build_plan  # noqa: E402
-from aurelia_harness.tasks import ManifestTask  # noqa: E402
-from aurelia_harness.types import Reply  # noqa: E402
 
-
-class Instant(ModelAdapter):
-    def generate_batch(self, requests):
-        return [Reply("B", input_tokens=5, output_tokens=1) for _ in requests]
-
-
-class Plugin:
-    def __init__(self, manifest):
-        self.manifest = manifest
-
-    @hookimpl
-    def register_model_adapters(self, register):
-        register("instant", Instant)
-
-    @hookimpl
-    def register_model_cards(self, register):
-        for i in range(19):
-            register(ModelCard(name=f"model-{i:02d}", adapter="instant"))
-
-    @hookimpl
-    def register_tasks(self, register):
-        register(ManifestTask({"name": "big", "answer_form": "mcq", "data": {"manifest": str(self.manifest)}}))
+MODELS = [f"model-{i:02d}" for i in range(19)]
 
 
 def main() -> None:
@@ -69,8 +45,8 @@ def main() -> None:
         "answer": "ABC"[i % 3], "media": [{"kind": "video", "path": f"media/{i:05d}.mp4"},
                                          {"kind": "audio", "path": f"media/{i:05d}.wav"}],
         "category": "Musical Performances", "reasoning": "step one. step two."}) + "\n" for i in range(args.samples)))
-    registry = discover(modules=[Plugin(manifest)])
-    cfg = RunConfig(models=[f"model-{i:02d}" for i in range(19)], tasks=["big"], strategies=["baseline", "cot"],
+    registry = discover(modules=[InstantPlugin(manifest, MODELS, task="big")])
+    cfg = RunConfig(models=MODELS, tasks=["big"], strategies=["baseline", "cot"],
                     output=work / "out", cache_dir=work / "cache", progress=False)
     start = time.perf_counter()
     plan = build_plan(cfg, registry)

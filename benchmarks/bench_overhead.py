@@ -18,37 +18,12 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from aurelia_harness import hookimpl  # noqa: E402
-from aurelia_harness.cards import ModelCard  # noqa: E402
+from _instant import InstantPlugin  # noqa: E402
 from aurelia_harness.config import RunConfig  # noqa: E402
-from aurelia_harness.models import ModelAdapter  # noqa: E402
 from aurelia_harness.plugins import discover  # noqa: E402
 from aurelia_harness.runner import Runner  # noqa: E402
-from aurelia_harness.tasks import ManifestTask  # noqa: E402
-from aurelia_harness.types import Reply  # noqa: E402
-
-
-class Instant(ModelAdapter):
-    def generate_batch(self, requests):
-        return [Reply("The answer is B.", input_tokens=10, output_tokens=4) for _ in requests]
-
-
-class BenchPlugin:
-    def __init__(self, manifest):
-        self.manifest = manifest
-
-    @hookimpl
-    def register_model_adapters(self, register):
-        register("instant", Instant)
-
-    @hookimpl
-    def register_model_cards(self, register):
-        register(ModelCard(name="instant", adapter="instant"))
-
-    @hookimpl
-    def register_tasks(self, register):
-        register(ManifestTask({"name": "bench", "answer_form": "mcq", "data": {"manifest": str(self.manifest)}}))
 
 
 def main() -> None:
@@ -60,7 +35,7 @@ def main() -> None:
     manifest = work / "manifest.jsonl"
     manifest.write_text("".join(json.dumps({"id": f"q{i}", "question": f"Question {i}?", "options": ["x", "y", "z"],
                                             "answer": "B"}) + "\n" for i in range(args.samples)))
-    registry = discover(modules=[BenchPlugin(manifest)])
+    registry = discover(modules=[InstantPlugin(manifest, ["instant"])])
     fsync_time = [0.0]
     real_fsync = os.fsync
 

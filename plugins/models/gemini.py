@@ -11,7 +11,6 @@ API instead of sent inline.
 from __future__ import annotations
 
 import mimetypes
-import os
 import time
 
 from aurelia_harness import hookimpl
@@ -37,10 +36,7 @@ class GeminiAdapter(ModelAdapter):
         from google import genai
         from google.genai import types
 
-        env = self.card.get("api_key_env", "GEMINI_API_KEY")
-        key = os.environ.get(env)
-        if not key:
-            raise ValueError(f"card {self.card.name}: the environment variable {env} (the Gemini API key) is not set")
+        key = self.api_key("GEMINI_API_KEY")
         options = {"timeout": int(float(self.card.get("timeout", 300)) * 1000),
                    "retry_options": types.HttpRetryOptions(attempts=int(self.card.get("max_retries", 4)) + 1,
                                                            initial_delay=float(self.card.get("backoff", 1.0)),

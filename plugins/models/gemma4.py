@@ -87,11 +87,7 @@ class Gemma4Adapter(HFMultimodalAdapter):
                     items.append({"type": "audio"})
             return items
 
-        def clip_audio(part):
-            audio.append(self.media.audio(part.path, self.audio_rate).samples)
-            return [{"type": "audio"}]
-
-        conversation = self.walk(request, video, clip_audio, self.image_items(images))
+        conversation = self.walk(request, video, self.audio_items(audio), self.image_items(images))
         text = self.processor.apply_chat_template(conversation, add_generation_prompt=True, tokenize=False)
         kwargs = {"text": [text]}
         if videos:

@@ -114,6 +114,13 @@ class HFMultimodalAdapter(ModelAdapter):
             return [{"type": "image"}]
         return handle
 
+    def audio_items(self, audio: list):
+        """Handler for audio parts: decode into `audio` (mono, the card's rate), one audio item."""
+        def handle(part):
+            audio.append(self.media.audio(part.path, self.audio_rate).samples)
+            return [{"type": "audio"}]
+        return handle
+
     def frames_as_images(self, request: Request):
         """For models that see images but not video: each video as its sampled frames (images, with their
         times in the text) and its soundtrack as an audio input. Returns (conversation, images, audio, notes)."""
@@ -133,11 +140,7 @@ class HFMultimodalAdapter(ModelAdapter):
                     items += [{"type": "text", "text": "The video's soundtrack:"}, {"type": "audio"}]
             return items
 
-        def clip_audio(part):
-            audio.append(self.media.audio(part.path, self.audio_rate).samples)
-            return [{"type": "audio"}]
-
-        conversation = self.walk(request, video, clip_audio, self.image_items(images))
+        conversation = self.walk(request, video, self.audio_items(audio), self.image_items(images))
         return conversation, images, audio, notes
 
     def processor_inputs(self, request: Request) -> tuple[dict, dict, list[str]]:  # pragma: no cover - interface

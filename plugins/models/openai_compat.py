@@ -19,7 +19,6 @@ from __future__ import annotations
 import base64
 import io
 import json
-import os
 import socket
 import threading
 import time
@@ -116,10 +115,7 @@ class OpenAICompatibleAdapter(ModelAdapter):
         if not base:
             raise ValueError(f"card {self.card.name}: set base_url, e.g. http://localhost:8000/v1")
         self.url = base.rstrip("/") + "/chat/completions"
-        env = self.card.get("api_key_env")
-        self._key = os.environ.get(env) if env else None
-        if env and not self._key:
-            raise ValueError(f"card {self.card.name}: the environment variable {env} (the API key) is not set")
+        self._key = self.api_key()
         self.timeout = float(self.card.get("timeout", 120))
         self.max_retries = int(self.card.get("max_retries", 4))
         self.backoff = float(self.card.get("backoff", 0.5))

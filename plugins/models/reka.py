@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import mimetypes
-import os
 import time
 
 from aurelia_harness import hookimpl
@@ -35,11 +34,7 @@ class RekaAdapter(ModelAdapter):
     def load(self) -> None:
         from reka.client import Reka
 
-        env = self.card.get("api_key_env", "REKA_API_KEY")
-        key = os.environ.get(env)
-        if not key:
-            raise ValueError(f"card {self.card.name}: the environment variable {env} (the Reka API key) is not set")
-        options = {"api_key": key, "timeout": float(self.card.get("timeout", 300))}
+        options = {"api_key": self.api_key("REKA_API_KEY"), "timeout": float(self.card.get("timeout", 300))}
         if self.card.get("base_url"):
             options["base_url"] = self.card.get("base_url")
         self.client = Reka(**options)
