@@ -1,7 +1,7 @@
 """The `avharness` command: a thin layer over the library (runner, plugins, synth, media).
 
 `avharness --models X --strategy Y` runs (run is the default command); also `run`, `list`, `plugins`,
-`doctor` and `data synth`. Exit status: 0 when the run completed (per-sample errors are counted, not
+`doctor`, `data`, `distill`, `compare` and `env`. Exit status: 0 when the run completed (per-sample errors are counted, not
 fatal), 1 with --fail-on-error and errors, 2 for a problem with the command or configuration, 130 when
 interrupted.
 """
@@ -15,7 +15,7 @@ from pathlib import Path
 from . import __version__
 from .errors import FailedOnError, HarnessError
 
-COMMANDS = ("run", "list", "plugins", "doctor", "data", "distill", "compare")
+COMMANDS = ("run", "list", "plugins", "doctor", "data", "distill", "compare", "env")
 
 
 def _csv(value: str) -> list[str]:
@@ -92,6 +92,17 @@ def build_parser() -> argparse.ArgumentParser:
     doctor = sub.add_parser("doctor", help="check ffmpeg, torch, transformers, GPU and plugins")
     _add_common(doctor)
 
+    env = sub.add_parser("env", help="per-model Python environments (cards with an [environment] table)")
+    env_sub = env.add_subparsers(dest="env_command", required=True)
+    env_list = env_sub.add_parser("list", help="each card's environment and whether it is ready")
+    _add_common(env_list)
+    env_create = env_sub.add_parser("create", help="make a card's environment: a venv with its pinned requirements")
+    _add_common(env_create)
+    env_create.add_argument("card", help="model card name")
+    env_create.add_argument("--python", help="interpreter to base it on (default: the card's python_version "
+                                             "from PATH, else this one)")
+    env_create.add_argument("--force", action="store_true", help="rebuild it even if it is ready")
+
     data = sub.add_parser("data", help="dataset tools")
     data_sub = data.add_subparsers(dest="data_command", required=True)
     synth = data_sub.add_parser("synth", help="generate the AVSynth offline benchmark with ffmpeg")
@@ -120,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return {"run": cmd_run, "list": cmd_list, "plugins": cmd_plugins, "doctor": cmd_doctor,
-                "data": cmd_data, "distill": cmd_distill, "compare": cmd_compare}[args.command](args)
+                "data": cmd_data, "distill": cmd_distill, "compare": cmd_compare, "env": cmd_env}[args.command](args)
     except FailedOnError as exc:
         print(f"avharness: stopped: {exc}", file=sys.stderr)
         return 1
@@ -267,6 +278,21 @@ def cmd_doctor(args) -> int:
         failed += not ok
         print(f"[{'ok' if ok else 'FAIL'}] {name}: {detail}")
     return 1 if failed else 0
+
+
+def cmd_env(args) -> int:
+    from . import environments
+
+    _, registry = _registry(args)
+    if args.env_command == "create":
+        environments.create(registry.card(args.card), python=args.python, force=args.force)
+        return 0
+    cards = [c for _, c in sorted(registry.cards.items()) if c.get("environment")]
+    for card in cards:
+        print(f"{card.name:28} {environments.status(card)}")
+    if not cards:
+        print("no card asks for its own environment")
+    return 0
 
 
 def cmd_data(args) -> int:

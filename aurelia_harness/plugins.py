@@ -2,7 +2,7 @@
 
 Sources, in order: installed distributions' entry points in the group `avharness` (the first-party
 plugins register there too), then `--plugin` values and harness.toml's `[plugins] load` list (a module
-name, a .py file, or a package folder). A plugin that fails to import or to register is recorded with its
+name, a .py file, a package folder, or model cards alone: a .toml card or a folder of them). A plugin that fails to import or to register is recorded with its
 exception; everything else keeps working.
 """
 
@@ -13,6 +13,7 @@ import importlib.metadata
 import importlib.util
 import sys
 import traceback
+import types
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -78,9 +79,28 @@ def _make_manager() -> pluggy.PluginManager:
     return pm
 
 
+def _cards_plugin(path: Path):
+    """A plugin that only registers model cards: one .toml file, or every .toml under a folder."""
+    from .cards import load_cards
+
+    cards = [load_card(path)] if path.is_file() else load_cards(path)
+    plugin = types.ModuleType(f"avharness_cards_{path.stem}")
+
+    @hookspecs.hookimpl
+    def register_model_cards(register):
+        for card in cards:
+            register(card)
+
+    plugin.register_model_cards = register_model_cards
+    return plugin
+
+
 def _import_path(spec: str):
-    """Import a plugin given as a module name, a .py file or a package folder."""
+    """Import a plugin given as a module name, a .py file, a package folder, a .toml card or a card folder."""
     path = Path(spec)
+    if path.suffix == ".toml" or (path.is_dir() and not (path / "__init__.py").exists()
+                                  and any(path.rglob("*.toml"))):
+        return _cards_plugin(path.resolve())
     if path.suffix == ".py" or path.is_dir() or path.exists():
         path = path.resolve()
         if path.is_dir():

@@ -33,10 +33,41 @@ UPSTREAM = {  # the models' public code, as published by their authors
 }
 ADAPTER = {"Gemini 1.5 Pro": "gemini", "Reka Core": "reka", "Unified-IO-2 L": "unified-io-2",
            "Unified-IO-2 XL": "unified-io-2"}
-CHECKPOINT = {  # weights as their authors published them (checked against the upstream READMEs)
+CHECKPOINT = {  # weights on the hub as their authors published them (checked against the upstream READMEs)
+    "PandaGPT": "openllmplayground/pandagpt_13b_max_len_400",
+    "VideoLLaMA": "DAMO-NLP-SG/Video-LLaMA-2-7B-Finetuned",
+    "OneLLM": "csuhan/OneLLM-7B",
+    "CREMA": "Shoubin/CREMA",
     "VideoLLaMA2": "DAMO-NLP-SG/VideoLLaMA2-7B",
+    "AnyGPT": "fnlp/AnyGPT-chat",
     "NExT-GPT": "ChocoWu/nextgpt_7b_tiva_v0",
+    "Unified-IO-2 L": "allenai/uio2-large",
+    "Unified-IO-2 XL": "allenai/uio2-xl",
     "video-SALMONN": "tsinghua-ee/Video-SALMONN",
+    "VITA": "VITA-MLLM/VITA",
+}
+WEIGHTS = {  # where the weights are when they are not one hub id, and what is uncertain
+    "PandaGPT": "delta weights over Vicuna-13B v0 plus ImageBind-Huge; upstream also publishes "
+                "openllmplayground/pandagpt_13b_max_len_256, and the paper does not say which it ran",
+    "Macaw-LLM": "not on a hub: the upstream README links Dropbox (https://tinyurl.com/yem9m4nf) and Weiyun "
+                 "(https://share.weiyun.com/27EFG2pq)",
+    "VideoLLaMA": "full Video-LLaMA-2 7B weights; Video-LLaMA (v1) checkpoints are in DAMO-NLP-SG/Video-LLaMA-Series; "
+                  "the paper does not say which version it ran",
+    "ImageBind-LLM": "fetched by the upstream code (llama.load('7B', llama_dir, knn=True)) on top of LLaMA-7B "
+                     "(Meta's request form) and the Open-Chinese-LLaMA delta (get_chinese_llama.py)",
+    "X-InstructBLIP": "LAVIS model zoo: per-modality Q-Former checkpoints under storage.googleapis.com/"
+                      "sfr-xinstructblip-data-research/model/xinstructblip_checkpoints/ (the vicuna7b folder is "
+                      "named in the code; the 13B variant's path was not verified)",
+    "AV-LLM": "no public code or weights found",
+    "AVicuna": "no public code or weights found",
+    "VideoLLaMA2": "DAMO-NLP-SG/VideoLLaMA2.1-7B-AV is VideoLLaMA 2's audio-visual checkpoint (other AV benchmarks "
+                   "list it as such) and may be the one the paper ran; unverified",
+    "AnyGPT": "also needs fnlp/AnyGPT-speech-modules and the SEED image tokenizer (upstream README)",
+    "Unified-IO-2 L": "PyTorch port github.com/allenai/unified-io-2.pytorch (+ allenai/uio2-preprocessor); upstream "
+                      "describes L as 1B, XL as 3B and XXL as 7B, so the paper's 6.8B for L fits allenai/uio2-xxl better",
+    "Unified-IO-2 XL": "PyTorch port github.com/allenai/unified-io-2.pytorch (+ allenai/uio2-preprocessor)",
+    "Bay-CAT": "no published weights found (the upstream README says code and instructions will be released)",
+    "VITA": "VITA 1.0 (Mixtral 8x7B based); the paper lists 7B",
 }
 API = {"Gemini 1.5 Pro": ('checkpoint = "gemini-1.5-pro"', 'api_key_env = "GEMINI_API_KEY"', "parallel_requests = 8"),
        "Reka Core": ('checkpoint = "reka-core"', 'api_key_env = "REKA_API_KEY"')}
@@ -62,6 +93,8 @@ def main(csv_path: str, out: str = "model_cards/paper") -> None:
             lines.append(f'upstream = "{UPSTREAM[model]}"')
         if model in CHECKPOINT:
             lines.append(f'checkpoint = "{CHECKPOINT[model]}"')
+        if model in WEIGHTS:
+            lines.append(f'weights = "{WEIGHTS[model]}"')
         lines += list(API.get(model, ()))
         lines += ["", "[paper]", f'model = "{model}"', f'size = "{size}"',
                   'source = "AURELIA paper, main results figure (project page); baseline = Y of the paper\'s X / Y cells"']

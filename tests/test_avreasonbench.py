@@ -242,6 +242,24 @@ def test_paper_cards_carry_the_papers_numbers_and_need_adapters():
     assert card.adapter not in registry.adapters
     paper_cards = [c for c in registry.cards.values() if c.get("paper.model")]
     assert len(paper_cards) == 19
+    # each says where its weights are (a hub id, an API model, or in words, e.g. "no public weights found")
+    assert all(c.checkpoint or c.get("weights") for c in paper_cards)
+    assert registry.card("onellm-7b").checkpoint == "csuhan/OneLLM-7B"
+    assert "Dropbox" in registry.card("macaw-llm-7b").get("weights")
+
+
+def test_paper_cards_are_what_the_generator_makes_from_the_results_table(tmp_path):
+    import subprocess
+    import sys
+
+    from conftest import SHARED
+
+    root = Path(__file__).resolve().parents[1]
+    subprocess.run([sys.executable, str(root / "scripts" / "make_paper_cards.py"),
+                    str(SHARED / "data" / "paper_results.csv"), str(tmp_path)], check=True, capture_output=True)
+    made = {p.name: p.read_text() for p in tmp_path.glob("*.toml")}
+    kept = {p.name: p.read_text() for p in (root / "model_cards" / "paper").glob("*.toml")}
+    assert made == kept, "model_cards/paper/ is out of date: rerun scripts/make_paper_cards.py"
 
 
 def test_restrict_modality():

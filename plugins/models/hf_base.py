@@ -66,7 +66,8 @@ class HFMultimodalAdapter(ModelAdapter):
             kwargs["trust_remote_code"] = True
         self.processor = AutoProcessor.from_pretrained(checkpoint, **kwargs)
         load = dict(kwargs, dtype=getattr(torch, self.card.get("dtype", "bfloat16")), **self.load_options)
-        for key in ("attn_implementation", "device_map"):
+        # device_map spreads the model over this machine's GPUs (and CPU / disk); max_memory caps each device
+        for key in ("attn_implementation", "device_map", "max_memory", "offload_folder"):
             if self.card.get(key):
                 load[key] = self.card.get(key)
         model = getattr(transformers, self.model_class).from_pretrained(checkpoint, **load)

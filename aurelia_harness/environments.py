@@ -1,0 +1,103 @@
+"""Per-model Python environments, for models whose code cannot share the harness's (e.g. hub remote code
+pinned to an older transformers). A card's `[environment]` table names one; `avharness env create CARD`
+makes it as a virtual environment under the cache and installs the card's pinned requirements; an
+isolated-environment adapter then runs the model there as a worker process.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from .config import default_cache_dir
+from .errors import HarnessError
+
+MARKER = "avharness-environment.json"
+
+
+def environment_dir(card) -> Path | None:
+    name = card.get("environment.name")
+    return default_cache_dir() / "envs" / name if name else None
+
+
+def environment_python(card) -> Path:
+    """The interpreter a card's worker runs with: `environment.python`, else the named environment's."""
+    explicit = card.get("environment.python")
+    if explicit:
+        return Path(os.path.expandvars(os.path.expanduser(str(explicit))))
+    folder = environment_dir(card)
+    if folder is None:
+        raise ValueError(f"card {card.name}: [environment] names neither `python` nor `name`")
+    return folder / "bin" / "python"
+
+
+def requirements_hash(card) -> str:
+    return hashlib.sha256(json.dumps(list(card.get("environment.requirements", [])) or []).encode()).hexdigest()[:16]
+
+
+def status(card) -> str:
+    """One line: whether the card's environment exists and matches its requirements."""
+    python = environment_python(card)
+    if not python.exists():
+        return f"missing ({python})"
+    folder = environment_dir(card)
+    if folder is None or card.get("environment.python"):
+        return f"ready ({python}, prepared by you)"
+    try:
+        marker = json.loads((folder / MARKER).read_text())
+    except (OSError, ValueError):
+        return f"incomplete ({folder}: not finished by `avharness env create`)"
+    if marker.get("requirements_hash") != requirements_hash(card):
+        return f"stale ({folder}: the card's requirements changed; rerun with --force)"
+    return f"ready ({folder}, Python {marker.get('python_version', '?')})"
+
+
+def find_python(version: str | None) -> str:
+    """`pythonX.Y` from PATH when the card asks for a version and it is there, else this interpreter."""
+    if version:
+        found = shutil.which(f"python{version}")
+        if found:
+            return found
+    return sys.executable
+
+
+def create(card, python: str | None = None, force: bool = False, run=subprocess.run, echo=print) -> Path:
+    """Make the card's environment: a venv with its pinned requirements. Idempotent unless `force`."""
+    folder = environment_dir(card)
+    if folder is None:
+        raise HarnessError(f"card {card.name} has no [environment] name to create "
+                           f"(its environment.python is prepared by hand)" if card.get("environment.python")
+                           else f"card {card.name} runs in the harness's own environment; nothing to create")
+    if folder.exists() and status(card).startswith("ready") and not force:
+        echo(f"{card.name}: {status(card)}; nothing to do (--force rebuilds)")
+        return folder
+    if folder.exists():
+        shutil.rmtree(folder)
+    base = python or find_python(card.get("environment.python_version"))
+    wanted = card.get("environment.python_version")
+    requirements = list(card.get("environment.requirements", []) or [])
+    echo(f"{card.name}: creating {folder} with {base}")
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    steps = [[base, "-m", "venv"] + ([] if requirements else ["--without-pip"]) + [str(folder)]]
+    if requirements:
+        steps.append([str(folder / "bin" / "python"), "-m", "pip", "install", *requirements])
+    for step in steps:
+        echo("  $ " + " ".join(step))
+        done = run(step)
+        if done.returncode:
+            raise HarnessError(f"{card.name}: `{' '.join(step)}` failed (exit {done.returncode}); "
+                               f"the environment at {folder} is incomplete")
+    version = subprocess.run([str(folder / "bin" / "python"), "-c", "import sys; print(sys.version.split()[0])"],
+                             capture_output=True, text=True).stdout.strip()
+    if wanted and not version.startswith(wanted):
+        echo(f"{card.name}: note: the card was tested with Python {wanted}; this environment has {version}")
+    (folder / MARKER).write_text(json.dumps({"card": card.name, "requirements": requirements,
+                                             "requirements_hash": requirements_hash(card),
+                                             "python_version": version}, indent=1))
+    echo(f"{card.name}: ready")
+    return folder

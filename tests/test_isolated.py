@@ -1,0 +1,180 @@
+"""Models in their own environment: MiniCPM-o 2.6's adapter runs a worker process that loads a remote-code
+checkpoint through transformers (trust_remote_code, from a local folder) and calls its documented chat API.
+The worker here uses this interpreter; `environment.python` points it at any other."""
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+from aurelia_harness import environments
+from aurelia_harness.cards import ModelCard, card_from_dict
+from aurelia_harness.cli import main
+from aurelia_harness.errors import HarnessError
+from aurelia_harness.media import MediaStore
+from aurelia_harness.plugins import discover
+from aurelia_harness.types import AudioPart, ImagePart, Message, Request, TextPart, VideoPart
+
+from remote_code import write_fake_omni_checkpoint
+
+GOLDEN = Path(__file__).parent / "golden"
+REGISTRY = discover()
+
+
+def fake_card(checkpoint, **environment) -> ModelCard:
+    return card_from_dict({
+        "name": "fake-minicpm-o", "adapter": "minicpm-o", "checkpoint": str(checkpoint), "trust_remote_code": True,
+        "dtype": "float32", "media": {"fps": 1, "frames": 8, "max_pixels": 4096, "audio_rate": 16000},
+        "worker": {"max_slice_nums": 1, "use_image_id": False},
+        "environment": {"python": sys.executable, "request_timeout_s": 30, "max_restarts": 3, **environment}})
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    os.environ["HF_MODULES_CACHE"] = str(tmp_path_factory.mktemp("hf_modules"))  # the worker inherits it
+    return write_fake_omni_checkpoint(tmp_path_factory.mktemp("fake-omni"))
+
+
+@pytest.fixture(scope="module")
+def adapter(checkpoint, tmp_path_factory):
+    card = fake_card(checkpoint)
+    model = REGISTRY.adapter("minicpm-o")(card, MediaStore(tmp_path_factory.mktemp("media")), "cpu")
+    model.load()
+    yield model
+    model.close()
+
+
+def ask(*parts, tokens=8):
+    return Request((Message("user", tuple(parts)),), max_new_tokens=tokens)
+
+
+def seen(reply):
+    assert reply.error is None, reply.error
+    return json.loads(reply.text)
+
+
+def test_worker_loads_remote_code_in_another_process_and_gets_omni_units(adapter, clips):
+    assert adapter.worker_info["transformers"] and adapter.worker_info["python"]
+    got = seen(adapter.generate([ask(VideoPart(clips["av"]), TextPart("Which colour comes first?"))])[0])
+    assert got["pid"] != os.getpid()
+    # 4 s at one unit per second: "<unit>", a frame and its second of soundtrack, four times
+    assert got["omni_input"] is True and got["use_tts_template"] is True and got["generate_audio"] is False
+    assert got["units"] == 4 and len(got["images"]) == 4
+    assert got["audio_seconds"] == pytest.approx([1.0] * 4, abs=0.03)
+    assert got["roles"] == ["user", "user"] and got["texts"][0].startswith("<omni system prompt omni en>")
+    assert got["texts"][-1] == "Which colour comes first?"
+    assert got["init_flags"] == [True, True, False] and got["sampling"] is False and got["max_slice_nums"] == 1
+
+
+def test_a_silent_video_is_frames_and_clips_and_images_pass_through(adapter, clips, tmp_path):
+    reply = adapter.generate([ask(VideoPart(clips["silent"]), TextPart("q"))])[0]
+    got = seen(reply)
+    assert got["omni_input"] is False and got["units"] == 0 and len(got["images"]) == 3
+    assert "silent.mp4 has no audio track: fed frames only" in reply.notes
+    from PIL import Image
+
+    picture = tmp_path / "p.png"
+    Image.new("RGB", (40, 30), "red").save(picture)
+    got = seen(adapter.generate([ask(ImagePart(picture), AudioPart(clips["wav"]), TextPart("q"))])[0])
+    assert got["images"] == [[40, 30]] and got["audio_seconds"] == pytest.approx([2.0], abs=0.01)
+    muted = seen(adapter.generate([ask(VideoPart(clips["av"], with_audio=False), TextPart("q"))])[0])
+    assert muted["omni_input"] is False and muted["audio_seconds"] == []
+
+
+def test_prompt_golden_snapshot(adapter, clips):
+    request = ask(VideoPart(clips["av"]), AudioPart(clips["wav"]),
+                  TextPart("Which comes first?\nA. red\nB. blue\nAnswer with the letter."))
+    text = adapter.prompt_text(request)
+    golden = GOLDEN / "minicpm-o.txt"
+    assert text == golden.read_text(), f"prompt changed for minicpm-o; review, then update {golden}"
+
+
+def test_worker_failures_are_per_sample_and_the_worker_comes_back(checkpoint, clips, tmp_path):
+    card = fake_card(checkpoint, request_timeout_s=3, max_restarts=2)
+    model = REGISTRY.adapter("minicpm-o")(card, MediaStore(tmp_path / "media"), "cpu")
+    model.load()
+    try:
+        pid = seen(model.generate([ask(TextPart("hello"))])[0])["pid"]
+        raised = model.generate([ask(TextPart("RAISE please"))])[0]
+        assert raised.error_kind == "worker_failed" and "fake failure on purpose" in raised.error
+        assert seen(model.generate([ask(TextPart("hello"))])[0])["pid"] == pid  # same worker after an exception
+
+        crashed = model.generate([ask(TextPart("CRASH now"))])[0]
+        assert crashed.error_kind == "worker_failed" and "exited (code 3)" in crashed.error
+        after_crash = seen(model.generate([ask(TextPart("hello"))])[0])["pid"]
+        assert after_crash != pid
+
+        hung = model.generate([ask(TextPart("SLOW answer"))])[0]
+        assert hung.error_kind == "worker_timeout" and "within 3 s" in hung.error
+        assert seen(model.generate([ask(TextPart("hello"))])[0])["pid"] not in (pid, after_crash)
+
+        # out of memory with 4 frames: the sample is retried with 2, and the record says so
+        squeezed = model.generate([ask(VideoPart(clips["av"]), TextPart("OOM-prone"))])[0]
+        assert len(seen(squeezed)["images"]) == 2
+        assert "out of accelerator memory: retried with 2 frames per video" in squeezed.notes
+
+        # a third death is one too many: later requests fail at once, saying why
+        assert "exited" in model.generate([ask(TextPart("CRASH"))])[0].error
+        assert "not restarted again" in model.generate([ask(TextPart("hello"))])[0].error
+    finally:
+        model.close()
+    assert model._process is None
+
+
+def test_missing_environment_and_failed_load_are_clear(checkpoint, tmp_path):
+    card = fake_card(checkpoint, python=str(tmp_path / "nowhere" / "python"))
+    with pytest.raises(FileNotFoundError, match="own Python environment"):
+        REGISTRY.adapter("minicpm-o")(card, MediaStore(tmp_path / "m"), "cpu").load()
+    named = card_from_dict({**fake_card(checkpoint).to_json(), "environment": {"name": "never-made"}})
+    with pytest.raises(FileNotFoundError, match="avharness env create fake-minicpm-o"):
+        REGISTRY.adapter("minicpm-o")(named, MediaStore(tmp_path / "m"), "cpu").load()
+    broken = fake_card(tmp_path / "no-checkpoint-here")
+    with pytest.raises(Exception, match="failed to load in its environment"):
+        REGISTRY.adapter("minicpm-o")(broken, MediaStore(tmp_path / "m"), "cpu").load()
+
+
+def test_run_from_a_card_file_through_the_cli(checkpoint, tmp_path, capsys):
+    card = tmp_path / "fake-minicpm-o.toml"
+    card.write_text(f'''name = "fake-minicpm-o"
+adapter = "minicpm-o"
+checkpoint = "{checkpoint}"
+trust_remote_code = true
+dtype = "float32"
+[media]
+frames = 4
+max_pixels = 4096
+[environment]
+python = "{sys.executable}"
+''')
+    out = tmp_path / "out"
+    common = ["--plugin", str(card), "--models", "fake-minicpm-o", "--strategy", "baseline", "--tasks",
+              "avsynth-sync", "--limit", "2", "--no-progress"]
+    assert main([*common, "--output", str(tmp_path / "refused")]) == 0
+    assert "asks to run code from the hub" in capsys.readouterr().err
+    assert main([*common, "--output", str(out), "--trust-remote-code"]) == 0
+    records = [json.loads(x) for x in (out / "samples.jsonl").read_text().splitlines()]
+    answers = [json.loads(r["prediction"]) for r in records if r.get("prediction")]
+    assert len(answers) == 2 and all(a["omni_input"] and a["units"] == 4 for a in answers)
+
+
+def test_env_create_makes_a_venv_once_and_says_when_it_is_stale(tmp_path, capsys):
+    card = card_from_dict({"name": "envy", "adapter": "minicpm-o", "environment": {"name": "envy"}})
+    assert environments.status(card).startswith("missing")
+    folder = environments.create(card)
+    assert (folder / "bin" / "python").exists() and environments.status(card).startswith("ready")
+    environments.create(card)
+    assert "nothing to do" in capsys.readouterr().out
+    changed = card_from_dict({**card.to_json(), "environment": {"name": "envy", "requirements": ["x==1"]}})
+    assert environments.status(changed).startswith("stale")
+
+    class Failed:
+        returncode = 1
+
+    with pytest.raises(HarnessError, match="pip install x==1` failed"):
+        environments.create(changed, force=True, run=lambda step: Failed() if "pip" in step else
+                            __import__("subprocess").run(step))
+    assert environments.status(changed).startswith("incomplete")
+    with pytest.raises(HarnessError, match="nothing to create"):
+        environments.create(card_from_dict({"name": "plain", "adapter": "x"}))
