@@ -51,3 +51,8 @@ def checks(config, registry):
         yield False, f"plugin {problem.plugin}", f"failed at {problem.stage}: {problem.error}"
     ready = sorted(n for n, c in registry.cards.items() if c.adapter in registry.adapters)
     yield True, "models ready", f"{len(ready)} of {len(registry.cards)}"
+    from .environments import status
+
+    for name, card in sorted(registry.cards.items()):
+        if card.get("environment"):  # not a failure: made on demand with `avharness env create`
+            yield True, f"environment of {name}", status(card)

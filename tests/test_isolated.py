@@ -130,6 +130,10 @@ def test_missing_environment_and_failed_load_are_clear(checkpoint, tmp_path):
     named = card_from_dict({**fake_card(checkpoint).to_json(), "environment": {"name": "never-made"}})
     with pytest.raises(FileNotFoundError, match="avharness env create fake-minicpm-o"):
         REGISTRY.adapter("minicpm-o")(named, MediaStore(tmp_path / "m"), "cpu").load()
+    from aurelia_harness.hub import CheckpointUnavailable
+
+    with pytest.raises(CheckpointUnavailable, match="not in the local cache"):
+        REGISTRY.adapter("minicpm-o")(fake_card("openbmb/not-cached-here"), MediaStore(tmp_path / "m"), "cpu").load()
     broken = fake_card(tmp_path / "no-checkpoint-here")
     with pytest.raises(Exception, match="failed to load in its environment"):
         REGISTRY.adapter("minicpm-o")(broken, MediaStore(tmp_path / "m"), "cpu").load()

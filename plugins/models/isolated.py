@@ -129,6 +129,9 @@ class IsolatedEnvAdapter(ModelAdapter):
                     else "point [environment] python at an interpreter that has the model's requirements")
             raise FileNotFoundError(f"{self.card.name} runs in its own Python environment, and {python} does not "
                                     f"exist: {hint}")
+        from aurelia_harness.hub import ensure_reachable
+
+        ensure_reachable(self.card.checkpoint, self.card.revision)  # fail fast, before the worker waits on the hub
         self._scratch = Path(tempfile.mkdtemp(prefix=f"avharness-{self.card.name}-"))
         try:
             self._start()
