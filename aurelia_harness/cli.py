@@ -239,8 +239,12 @@ def cmd_compare(args) -> int:
 def cmd_list(args) -> int:
     _, registry = _registry(args)
     if args.what == "models":
+        from .runner import environment_ready
+
         for name, card in sorted(registry.cards.items()):
             status = "ready" if card.adapter in registry.adapters else f"needs adapter ({card.adapter})"
+            if status == "ready" and card.get("environment") and not environment_ready(card):
+                status = "needs env"  # avharness env create NAME
             flag = "  [pipeline check, not a real model]" if card.pipeline_check else ""
             print(f"{name:28} {card.adapter:18} {status:14} {card.checkpoint}{flag}")
     elif args.what == "tasks":

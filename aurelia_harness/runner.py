@@ -17,6 +17,7 @@ from pathlib import Path
 
 from . import report
 from .cards import ModelCard
+from .environments import status as environment_status
 from .config import RunConfig
 from .errors import ConfigError, FailedOnError, describe_exception
 from .journal import Journal, record_key
@@ -84,6 +85,11 @@ def expand(names: list[str], known: dict, groups: dict, lookup) -> list[str]:
     return list(dict.fromkeys(out))
 
 
+def environment_ready(card) -> bool:
+    """A card's own environment exists (a stale one still runs: `env list` says it is stale)."""
+    return environment_status(card).startswith(("ready", "stale"))
+
+
 def build_plan(config: RunConfig, registry: Registry, log=print) -> Plan:
     # "all" means every card meant to be evaluated: agent-only cards (text models serving a role) stay out
     targets = {n: c for n, c in registry.cards.items() if not c.get("agent_only")}
@@ -98,6 +104,10 @@ def build_plan(config: RunConfig, registry: Registry, log=print) -> Plan:
         refusal = card.remote_code_refusal(config)
         if refusal:
             skipped.append(refusal)
+            continue
+        if card.get("environment") and not environment_ready(card):
+            skipped.append(f"{name}: runs in its own Python environment, which is {environment_status(card)}; "
+                           f"create it with `avharness env create {name}`")
             continue
         cards.append(card)
     groups = registry.task_groups()

@@ -163,6 +163,17 @@ python = "{sys.executable}"
     assert len(answers) == 2 and all(a["omni_input"] and a["units"] == 4 for a in answers)
 
 
+def test_a_card_without_its_environment_is_skipped_with_one_line(tmp_path, capsys):
+    assert main(["list", "models"]) == 0
+    assert any(line.startswith("minicpm-o-2.6 ") and "needs env" in line
+               for line in capsys.readouterr().out.splitlines())
+    assert main(["--models", "minicpm-o-2.6", "--trust-remote-code", "--tasks", "avsynth-sync", "--limit", "1",
+                 "--strategy", "baseline", "--output", str(tmp_path / "out"), "--no-progress"]) == 0
+    err = capsys.readouterr().err
+    assert "minicpm-o-2.6: runs in its own Python environment, which is missing" in err
+    assert "avharness env create minicpm-o-2.6" in err
+
+
 def test_env_create_makes_a_venv_once_and_says_when_it_is_stale(tmp_path, capsys):
     card = card_from_dict({"name": "envy", "adapter": "minicpm-o", "environment": {"name": "envy"}})
     assert environments.status(card).startswith("missing")
