@@ -167,6 +167,8 @@ def test_a_card_without_its_environment_is_skipped_with_one_line(tmp_path, capsy
     assert main(["list", "models"]) == 0
     assert any(line.startswith("minicpm-o-2.6 ") and "needs env" in line
                for line in capsys.readouterr().out.splitlines())
+    assert main(["env", "list"]) == 0
+    assert "minicpm-o-2.6                missing (" in capsys.readouterr().out
     assert main(["--models", "minicpm-o-2.6", "--trust-remote-code", "--tasks", "avsynth-sync", "--limit", "1",
                  "--strategy", "baseline", "--output", str(tmp_path / "out"), "--no-progress"]) == 0
     err = capsys.readouterr().err
