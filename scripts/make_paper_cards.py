@@ -69,6 +69,14 @@ WEIGHTS = {  # where the weights are when they are not one hub id, and what is u
     "Bay-CAT": "no published weights found (the upstream README says code and instructions will be released)",
     "VITA": "VITA 1.0 (Mixtral 8x7B based); the paper lists 7B",
 }
+EXTRA = {  # tables that make a paper card runnable where an adapter exists
+    "VideoLLaMA2": ["", "[media]", "audio_in_video = false   # VideoLLaMA2-7B is the vision-language checkpoint; "
+                    "see videollama2.1-7b-av for audio",
+                    "", "[environment]   # shared with model_cards/videollama2.1-7b-av.toml",
+                    'name = "videollama2"', 'python_version = "3.10"',
+                    'requirements = ["torch>=2.2", "transformers==4.42.3", "tokenizers==0.19.1", '
+                    '"opencv-python==4.5.5.64", "decord", "git+https://github.com/DAMO-NLP-SG/VideoLLaMA2@audio_visual"]'],
+}
 API = {"Gemini 1.5 Pro": ('checkpoint = "gemini-1.5-pro"', 'api_key_env = "GEMINI_API_KEY"', "parallel_requests = 8"),
        "Reka Core": ('checkpoint = "reka-core"', 'api_key_env = "REKA_API_KEY"')}
 
@@ -96,6 +104,7 @@ def main(csv_path: str, out: str = "model_cards/paper") -> None:
         if model in WEIGHTS:
             lines.append(f'weights = "{WEIGHTS[model]}"')
         lines += list(API.get(model, ()))
+        lines += EXTRA.get(model, [])
         lines += ["", "[paper]", f'model = "{model}"', f'size = "{size}"',
                   'source = "AURELIA paper, main results figure (project page); baseline = Y of the paper\'s X / Y cells"']
         for cell in cells:

@@ -108,3 +108,35 @@ def write_fake_omni_checkpoint(folder: Path) -> Path:
     tokenizer, _ = qwen_style_tokenizer({})
     tokenizer.save_pretrained(folder)
     return folder
+
+
+VIDEOLLAMA2 = '''
+import json
+import os
+
+
+class Tokenizer:
+    def encode(self, text, add_special_tokens=False):
+        return text.split()
+
+
+def model_init(model_path=None, **kwargs):
+    processor = {"video": lambda path, va=False: {"modal": "video", "path": path, "va": va},
+                 "audio": lambda path: {"modal": "audio", "path": path},
+                 "image": lambda path: {"modal": "image", "path": path}}
+    return {"path": model_path, "kwargs": kwargs}, processor, Tokenizer()
+
+
+def mm_infer(tensor, instruct, model, tokenizer, modal="video", **kwargs):
+    print("mm_infer called")
+    return json.dumps({"tensor": tensor, "instruct": instruct, "modal": modal, "kwargs": kwargs,
+                       "model": model, "pid": os.getpid()})
+'''
+
+
+def write_fake_videollama2(folder: Path) -> Path:
+    """A stand-in for the authors' `videollama2` package with its documented entry points (model_init,
+    processor[modal], mm_infer); mm_infer answers with JSON describing what it was given."""
+    (folder / "videollama2").mkdir(parents=True, exist_ok=True)
+    (folder / "videollama2" / "__init__.py").write_text(VIDEOLLAMA2)
+    return folder

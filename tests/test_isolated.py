@@ -195,3 +195,55 @@ def test_env_create_makes_a_venv_once_and_says_when_it_is_stale(tmp_path, capsys
     assert environments.status(changed).startswith("incomplete")
     with pytest.raises(HarnessError, match="nothing to create"):
         environments.create(card_from_dict({"name": "plain", "adapter": "x"}))
+
+
+def videollama2_card(checkpoint, package, **media):
+    return card_from_dict({"name": "fake-videollama2", "adapter": "videollama2", "checkpoint": str(checkpoint),
+                           "media": media, "worker": {"model_init": {"device": "cpu"}},
+                           "environment": {"python": sys.executable, "pythonpath": [str(package)]}})
+
+
+def test_videollama2_gets_one_media_file_with_the_upstream_flags(clips, tmp_path):
+    from remote_code import write_fake_videollama2
+
+    package = write_fake_videollama2(tmp_path / "src")
+    (tmp_path / "ckpt").mkdir()
+    model = REGISTRY.adapter("videollama2")(videollama2_card(tmp_path / "ckpt", package), MediaStore(tmp_path / "m"))
+    model.load()
+    try:
+        system = Message("system", (TextPart("Be brief."),))
+        av = model.generate([Request((system, Message("user", (VideoPart(clips["av"]), TextPart("Which colour?")))),
+                                     max_new_tokens=7)])[0]
+        got = seen(av)
+        assert got["tensor"] == {"modal": "video", "path": str(clips["av"]), "va": True} and got["modal"] == "video"
+        assert got["instruct"] == "Be brief.\nWhich colour?" and got["pid"] != os.getpid()
+        assert got["kwargs"] == {"do_sample": False, "max_new_tokens": 7}
+        assert got["model"]["kwargs"] == {"device": "cpu"}
+        silent = model.generate([ask(VideoPart(clips["silent"]), TextPart("q"))])[0]
+        assert seen(silent)["tensor"]["va"] is False and "silent.mp4 has no audio track: fed video only" in silent.notes
+        assert seen(model.generate([ask(AudioPart(clips["wav"]), TextPart("q"))])[0])["modal"] == "audio"
+
+        two = model.generate([ask(VideoPart(clips["av"]), AudioPart(clips["wav"]), TextPart("q"))])[0]
+        assert two.error_kind == "request_refused" and "exactly one" in two.error
+        assert model.generate([ask(TextPart("q"))])[0].error_kind == "request_refused"
+        missing = model.generate([ask(VideoPart(tmp_path / "gone.mp4"), TextPart("q"))])[0]
+        assert missing.error and "gone.mp4" in missing.error
+    finally:
+        model.close()
+
+    vision_only = REGISTRY.adapter("videollama2")(videollama2_card(tmp_path / "ckpt", package, audio_in_video=False),
+                                                  MediaStore(tmp_path / "m"))
+    vision_only.load()
+    try:
+        muted = vision_only.generate([ask(VideoPart(clips["av"]), TextPart("q"))])[0]
+        assert seen(muted)["tensor"]["va"] is False and any("takes no audio" in n for n in muted.notes)
+        assert vision_only.generate([ask(AudioPart(clips["wav"]), TextPart("q"))])[0].error_kind == "request_refused"
+    finally:
+        vision_only.close()
+
+
+def test_both_videollama2_cards_share_one_environment():
+    a, b = REGISTRY.card("videollama2-7b"), REGISTRY.card("videollama2.1-7b-av")
+    assert a.get("environment.name") == b.get("environment.name") == "videollama2"
+    assert environments.requirements_hash(a) == environments.requirements_hash(b)
+    assert a.get("media.audio_in_video") is False and b.get("media.audio_in_video") is True

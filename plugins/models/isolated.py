@@ -14,6 +14,7 @@ Card keys:
     load_timeout_s = 1800
     request_timeout_s = 600
     max_restarts = 2              # a worker that dies or hangs is restarted for the next request
+    pythonpath = ["~/src/repo"]   # source checkouts the worker imports from (put on its PYTHONPATH)
 """
 
 from __future__ import annotations
@@ -145,7 +146,13 @@ class IsolatedEnvAdapter(ModelAdapter):
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log = open(self.log_path, "ab")
         env = dict(os.environ, PYTHONUNBUFFERED="1")
-        env.pop("PYTHONPATH", None)  # the worker's packages are its environment's, not ours
+        # the worker's packages are its environment's, not ours; plus any source checkouts the card names
+        # (research repositories whose examples run from the repository root)
+        paths = [os.path.expanduser(str(x)) for x in self.card.get("environment.pythonpath", []) or []]
+        if paths:
+            env["PYTHONPATH"] = os.pathsep.join(paths)
+        else:
+            env.pop("PYTHONPATH", None)
         self._process = subprocess.Popen([str(python), str(WORKER), str(self.family_file)], stdin=subprocess.PIPE,
                                          stdout=subprocess.PIPE, stderr=log, env=env, cwd=self._scratch)
         log.close()

@@ -42,6 +42,10 @@ def _free_accelerator_memory() -> None:
 
 
 def main(argv: list[str]) -> int:
+    # Python put this file's folder (the harness's plugin folder) first on sys.path; the model's packages
+    # must win over our modules of the same name (videollama2.py here vs the authors' `videollama2`)
+    here = os.path.dirname(os.path.abspath(__file__))
+    sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != here]
     replies = os.fdopen(os.dup(sys.stdout.fileno()), "w", buffering=1)
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
     sys.stdout = sys.stderr
