@@ -77,6 +77,15 @@ EXTRA = {  # tables that make a paper card runnable where an adapter exists
                     'requirements = ["torch>=2.2", "transformers==4.42.3", "tokenizers==0.19.1", '
                     '"opencv-python==4.5.5.64", "decord", "git+https://github.com/DAMO-NLP-SG/VideoLLaMA2@audio_visual"]'],
 }
+UIO2 = ["", "[worker]", '# tokenizer = "~/llama-2/tokenizer.model"   # required: the LLaMA-2 tokenizer its pre-processor uses',
+        "", "[environment]   # AllenAI's PyTorch port and its requirements.txt (TensorFlow, protobuf 3.20); if the "
+        "package's own dependencies fail to install, clone it and set pythonpath = [\"path/to/checkout\"] instead",
+        'name = "unified-io-2"', 'python_version = "3.10"',
+        'requirements = ["transformers>=4.36.0", "numpy", "scipy", "tensorflow", "sentencepiece", "einops", '
+        '"protobuf==3.20.*", "tqdm", "pillow", "librosa", "scikit-video", '
+        '"git+https://github.com/allenai/unified-io-2.pytorch"]']
+EXTRA["Unified-IO-2 L"] = UIO2
+EXTRA["Unified-IO-2 XL"] = UIO2
 API = {"Gemini 1.5 Pro": ('checkpoint = "gemini-1.5-pro"', 'api_key_env = "GEMINI_API_KEY"', "parallel_requests = 8"),
        "Reka Core": ('checkpoint = "reka-core"', 'api_key_env = "REKA_API_KEY"')}
 

@@ -140,3 +140,66 @@ def write_fake_videollama2(folder: Path) -> Path:
     (folder / "videollama2").mkdir(parents=True, exist_ok=True)
     (folder / "videollama2" / "__init__.py").write_text(VIDEOLLAMA2)
     return folder
+
+
+UIO2 = {
+    "__init__.py": "",
+    "model.py": '''
+class UnifiedIOModel:
+    @classmethod
+    def from_pretrained(cls, path):
+        model = cls()
+        model.path = path
+        return model
+
+    def to(self, *args):
+        return self
+
+    def eval(self):
+        return self
+''',
+    "preprocessing.py": '''
+class UnifiedIOPreprocessor:
+    @classmethod
+    def from_pretrained(cls, name, tokenizer=None):
+        if tokenizer is None:
+            raise ValueError("Tokenizer path must be given")
+        pre = cls()
+        pre.name, pre.tokenizer_path = name, tokenizer
+        return pre
+
+    def __call__(self, text_inputs, target_modality=None, **inputs):
+        return {"text_inputs": text_inputs, "target_modality": target_modality, **inputs}
+''',
+    "runner.py": '''
+import json
+import os
+
+
+class Tokenizer:
+    def encode(self, text):
+        return text.split()
+
+
+class TaskRunner:
+    def __init__(self, model, uio2_preprocessor):
+        self.model, self.uio2_preprocessor = model, uio2_preprocessor
+
+    @property
+    def tokenizer(self):
+        return Tokenizer()
+
+    def predict_text(self, example, max_tokens, **gen_args):
+        return json.dumps({"example": example, "max_tokens": max_tokens, "model": self.model.path,
+                           "tokenizer": self.uio2_preprocessor.tokenizer_path, "pid": os.getpid()})
+''',
+}
+
+
+def write_fake_uio2(folder: Path) -> Path:
+    """A stand-in for AllenAI's `uio2` package (UnifiedIOModel, UnifiedIOPreprocessor, TaskRunner with
+    predict_text) that answers with JSON describing the example it was given."""
+    (folder / "uio2").mkdir(parents=True, exist_ok=True)
+    for name, text in UIO2.items():
+        (folder / "uio2" / name).write_text(text)
+    return folder

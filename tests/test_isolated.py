@@ -247,3 +247,49 @@ def test_both_videollama2_cards_share_one_environment():
     assert a.get("environment.name") == b.get("environment.name") == "videollama2"
     assert environments.requirements_hash(a) == environments.requirements_hash(b)
     assert a.get("media.audio_in_video") is False and b.get("media.audio_in_video") is True
+
+
+def test_unified_io_2_builds_one_example_from_the_files(clips, tmp_path):
+    from remote_code import write_fake_uio2
+
+    package = write_fake_uio2(tmp_path / "src")
+    (tmp_path / "ckpt").mkdir()
+
+    def card(**worker):
+        return card_from_dict({"name": "fake-uio2", "adapter": "unified-io-2", "checkpoint": str(tmp_path / "ckpt"),
+                               "worker": worker,
+                               "environment": {"python": sys.executable, "pythonpath": [str(package)]}})
+
+    with pytest.raises(Exception, match="needs the LLaMA-2 tokenizer.model"):
+        REGISTRY.adapter("unified-io-2")(card(), MediaStore(tmp_path / "m")).load()
+    model = REGISTRY.adapter("unified-io-2")(card(tokenizer="~/tok.model"), MediaStore(tmp_path / "m"))
+    model.load()
+    try:
+        got = seen(model.generate([ask(VideoPart(clips["av"]), TextPart("Which colour?"), tokens=9)])[0])
+        assert got["example"] == {"text_inputs": "Which colour?", "target_modality": "text",
+                                  "video_inputs": str(clips["av"]), "use_video_audio": True}
+        assert got["max_tokens"] == 9 and got["tokenizer"].endswith("/tok.model") and "~" not in got["tokenizer"]
+        muted = seen(model.generate([ask(VideoPart(clips["av"], with_audio=False), AudioPart(clips["wav"]),
+                                         TextPart("q"))])[0])["example"]
+        assert muted["use_video_audio"] is False and muted["audio_inputs"] == str(clips["wav"])
+        assert seen(model.generate([ask(TextPart("just text"))])[0])["example"]["text_inputs"] == "just text"
+
+        both = model.generate([ask(VideoPart(clips["av"]), AudioPart(clips["wav"]), TextPart("q"))])[0]
+        assert both.error_kind == "request_refused" and "not both" in both.error
+        from PIL import Image
+
+        Image.new("RGB", (8, 8)).save(tmp_path / "p.png")
+        with_image = model.generate([ask(VideoPart(clips["silent"]), ImagePart(tmp_path / "p.png"), TextPart("q"))])[0]
+        assert with_image.error_kind == "request_refused"
+    finally:
+        model.close()
+
+
+def test_paper_rows_with_adapters_name_their_environments():
+    for name, environment in [("videollama2-7b", "videollama2"), ("unified-io-2-l-6.8b", "unified-io-2"),
+                              ("unified-io-2-xl", "unified-io-2")]:
+        card = REGISTRY.card(name)
+        assert card.adapter in REGISTRY.adapters and card.get("environment.name") == environment
+        assert card.get("paper.model")
+    hashes = {environments.requirements_hash(REGISTRY.card(n)) for n in ("unified-io-2-l-6.8b", "unified-io-2-xl")}
+    assert len(hashes) == 1

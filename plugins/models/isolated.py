@@ -51,9 +51,12 @@ class WorkerTimeout(TimeoutError):
 
 
 class IsolatedEnvAdapter(ModelAdapter):
-    """Subclasses set `family_file` (the worker-side code) and `accepts`; they may override `load_options`."""
+    """Subclasses set `family_file` (the worker-side code) and `accepts`; they may override `load_options`.
+    `media_as`: "arrays" (decoded here: frames with their times, audio at the card's rate) or "files" (for
+    models whose own processor reads the files; the card's frame budget does not apply then)."""
 
     family_file: Path
+    media_as = "arrays"
 
     def __init__(self, card, media, device=None):
         super().__init__(card, media, device)
@@ -88,9 +91,37 @@ class IsolatedEnvAdapter(ModelAdapter):
             return VideoSpec(n_frames=frames, max_side=None, max_pixels=max_pixels, sampler=part.sampler)
         return VideoSpec(n_frames=None, fps=float(fps), max_frames=frames, max_side=None, max_pixels=max_pixels)
 
+    def encode_files(self, request: Request) -> tuple[list[dict], list[str]]:
+        """The request as family-neutral messages naming the media files, for models whose own code reads
+        them: each file is checked with the media layer first (missing or undecodable: this sample's error),
+        and a video says whether its soundtrack is to be used."""
+        notes: list[str] = []
+        hears_video = self.card.get("media.audio_in_video", True)
+
+        def video(part):
+            info = self.media.probe(part.path)  # a missing or undecodable file fails here, for this sample
+            with_audio = part.with_audio and hears_video
+            if with_audio and not info.has_audio:
+                notes.append(f"{part.path.name} has no audio track: fed video only")
+                with_audio = False
+            elif part.with_audio and not hears_video:
+                notes.append(f"{self.card.name} takes no audio: soundtrack not fed")
+            return [{"type": "video", "path": str(part.path), "with_audio": with_audio}]
+
+        def checked(kind):
+            def handle(part):
+                self.media.probe(part.path)
+                return [{"type": kind, "path": str(part.path)}]
+            return handle
+
+        messages = HFMultimodalAdapter.walk(request, video=video, audio=checked("audio"), image=checked("image"))
+        return messages, notes
+
     def encode(self, request: Request, folder: Path) -> tuple[list[dict], list[str]]:
         """The request as family-neutral messages; media as .npy files in `folder` (frames uint8 NHWC, audio
-        float32 mono at the card's rate)."""
+        float32 mono at the card's rate), or as checked file paths when `media_as = "files"`."""
+        if self.media_as == "files":
+            return self.encode_files(request)
         rate = int(self.card.get("media.audio_rate", 16000))
         notes: list[str] = []
         counter = iter(range(1 << 30))
