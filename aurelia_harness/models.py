@@ -49,6 +49,7 @@ class ModelAdapter:
 
     accepts = Accepts()
     parallel_requests = 0
+    frames_adjustable = True  # False when the model's own code picks its frames: no retry with fewer
 
     def __init__(self, card: ModelCard, media: MediaStore, device: str | None = None):
         self.card = card
@@ -130,6 +131,8 @@ class ModelAdapter:
 
     def _with_fewer_frames(self, request: Request, error: BaseException) -> Reply:
         """A sample that ran out of accelerator memory is retried with half the frames, down to 2."""
+        if not self.frames_adjustable:
+            return _failed(error)
         frames = self.frame_budget()
         for part in request.media_parts():
             if isinstance(part, VideoPart) and part.max_frames:

@@ -129,6 +129,10 @@ def model_init(model_path=None, **kwargs):
 
 def mm_infer(tensor, instruct, model, tokenizer, modal="video", **kwargs):
     print("mm_infer called")
+    if "OOM" in instruct:
+        import torch
+
+        raise torch.OutOfMemoryError("CUDA out of memory (fake)")
     return json.dumps({"tensor": tensor, "instruct": instruct, "modal": modal, "kwargs": kwargs,
                        "model": model, "pid": os.getpid()})
 '''

@@ -228,6 +228,9 @@ def test_videollama2_gets_one_media_file_with_the_upstream_flags(clips, tmp_path
         assert model.generate([ask(TextPart("q"))])[0].error_kind == "request_refused"
         missing = model.generate([ask(VideoPart(tmp_path / "gone.mp4"), TextPart("q"))])[0]
         assert missing.error and "gone.mp4" in missing.error
+        # its own processor picks the frames: out of memory is this sample's error, with no retry
+        squeezed = model.generate([ask(VideoPart(clips["av"]), TextPart("OOM"))])[0]
+        assert squeezed.error_kind == "OutOfMemoryError" and squeezed.notes == []
     finally:
         model.close()
 

@@ -58,6 +58,10 @@ class IsolatedEnvAdapter(ModelAdapter):
     family_file: Path
     media_as = "arrays"
 
+    @property
+    def frames_adjustable(self) -> bool:
+        return self.media_as == "arrays"
+
     def __init__(self, card, media, device=None):
         super().__init__(card, media, device)
         self._process: subprocess.Popen | None = None
@@ -67,7 +71,8 @@ class IsolatedEnvAdapter(ModelAdapter):
         self._gave_up: str | None = None
         self._scratch: Path | None = None  # media handed to the worker, one folder per request
         self.worker_info: dict = {}
-        self.log_path = default_cache_dir() / "workers" / f"{card.name}.log"
+        rank = os.environ.get("RANK")  # data-parallel processes each run a worker: one log each
+        self.log_path = default_cache_dir() / "workers" / f"{card.name}{f'-rank{rank}' if rank else ''}.log"
 
     # ---- what the worker is told ----
 
