@@ -60,7 +60,7 @@ def test_worker_loads_remote_code_in_another_process_and_gets_omni_units(adapter
     got = seen(adapter.generate([ask(VideoPart(clips["av"]), TextPart("Which colour comes first?"))])[0])
     assert got["pid"] != os.getpid()
     # 4 s at one unit per second: "<unit>", a frame and its second of soundtrack, four times
-    assert got["omni_input"] is True and got["use_tts_template"] is True and got["generate_audio"] is False
+    assert got["omni_input"] is True and got["use_tts_template"] is False and got["generate_audio"] is False
     assert got["units"] == 4 and len(got["images"]) == 4
     assert got["audio_seconds"] == pytest.approx([1.0] * 4, abs=0.03)
     assert got["roles"] == ["user", "user"] and got["texts"][0].startswith("<omni system prompt omni en>")

@@ -5,7 +5,9 @@ It calls the model the way its hub card documents: `AutoModel.from_pretrained(..
 init_vision=True, init_audio=True, init_tts=False)` (text answers only, so no speech decoder) and
 `model.chat(msgs=..., tokenizer=...)`. A video with its soundtrack becomes the card's omni input: a
 "<unit>" marker, one frame and its stretch of the soundtrack, per sampled frame, with
-`omni_input=True` and the model's own omni system prompt. A video without sound is its frames as images
+`omni_input=True` and the model's own omni system prompt (the TTS template, which the hub card's omni example
+sets for spoken answers, stays off unless the card's [worker] use_tts_template says otherwise: answers here
+are text). A video without sound is its frames as images
 (the card's video recipe: `use_image_id=False`, few slices). Audio clips are 16 kHz arrays, images are
 images, text is text.
 """
@@ -99,7 +101,8 @@ def generate(state, messages, max_new_tokens):
     extra = {k: options[k] for k in ("num_beams", "repetition_penalty") if k in options}
     with torch.inference_mode():
         result = model.chat(msgs=msgs, tokenizer=tokenizer, sampling=False, max_new_tokens=max_new_tokens,
-                            omni_input=omni, use_tts_template=omni, generate_audio=False,
+                            omni_input=omni, use_tts_template=bool(options.get("use_tts_template", False)),
+                            generate_audio=False,
                             max_slice_nums=int(options.get("max_slice_nums", 1)),
                             use_image_id=bool(options.get("use_image_id", False)), return_dict=True, **extra)
     text = getattr(result, "text", None)
