@@ -1,6 +1,7 @@
 """Per-model Python environments, for models whose code cannot share the harness's (e.g. hub remote code
 pinned to an older transformers). A card's `[environment]` table names one; `avharness env create CARD`
-makes it as a virtual environment under the cache and installs the card's pinned requirements; an
+makes it as a virtual environment under the cache, installs the card's pinned requirements and, for a
+research repository that is not pip-installable, clones its `source` at a pinned revision; an
 isolated-environment adapter then runs the model there as a worker process.
 """
 
@@ -37,14 +38,32 @@ def environment_python(card) -> Path:
 
 
 def requirements_hash(card) -> str:
-    return hashlib.sha256(json.dumps(list(card.get("environment.requirements", [])) or []).encode()).hexdigest()[:16]
+    """What the environment is made of: its pinned requirements and the source checkout, if any."""
+    made_of = {"requirements": list(card.get("environment.requirements", []) or [])}
+    if card.get("environment.source"):
+        made_of["source"] = {k: card.get(f"environment.source.{k}") for k in ("git", "rev")}
+    payload = made_of["requirements"] if len(made_of) == 1 else made_of  # unchanged hash for cards without a source
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def source_path(card) -> Path | None:
+    """Where the card's source checkout is importable from (`environment.source`: a research repository that is
+    not pip-installable, cloned at a pinned revision by `env create`; `subdir` is the folder its code imports
+    from)."""
+    folder = environment_dir(card)
+    if folder is None or not card.get("environment.source.git"):
+        return None
+    return folder / "source" / str(card.get("environment.source.subdir", "") or "")
 
 
 def status(card) -> str:
-    """One line: whether the card's environment exists and matches its requirements."""
+    """One line: whether the card's environment exists and matches what the card says it is made of."""
     python = environment_python(card)
     if not python.exists():
         return f"missing ({python})"
+    source = source_path(card)
+    if source is not None and not source.is_dir():
+        return f"incomplete ({source}: the source checkout is missing; run `avharness env create {card.name}`)"
     folder = environment_dir(card)
     if folder is None or card.get("environment.python"):
         return f"ready ({python}, prepared by you)"
@@ -86,6 +105,14 @@ def create(card, python: str | None = None, force: bool = False, run=subprocess.
     steps = [[base, "-m", "venv"] + ([] if requirements else ["--without-pip"]) + [str(folder)]]
     if requirements:
         steps.append([str(folder / "bin" / "python"), "-m", "pip", "install", *requirements])
+    if card.get("environment.source.git"):
+        git = shutil.which("git")
+        if git is None:
+            raise HarnessError(f"{card.name}: its environment needs a git checkout, and git is not installed")
+        steps.append([git, "clone", "--quiet", str(card.get("environment.source.git")), str(folder / "source")])
+        if card.get("environment.source.rev"):
+            steps.append([git, "-C", str(folder / "source"), "checkout", "--quiet",
+                          str(card.get("environment.source.rev"))])
     for step in steps:
         echo("  $ " + " ".join(step))
         done = run(step)

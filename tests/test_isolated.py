@@ -296,3 +296,34 @@ def test_paper_rows_with_adapters_name_their_environments():
         assert card.get("paper.model")
     hashes = {environments.requirements_hash(REGISTRY.card(n)) for n in ("unified-io-2-l-6.8b", "unified-io-2-xl")}
     assert len(hashes) == 1
+
+
+def test_env_create_clones_a_pinned_source_checkout_the_worker_imports(clips, tmp_path):
+    import subprocess
+
+    from remote_code import write_fake_videollama2
+
+    repo = tmp_path / "upstream"
+    write_fake_videollama2(repo / "code")
+    git = ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    subprocess.run([*git, "add", "."], check=True)
+    subprocess.run([*git, "commit", "-qm", "works"], check=True)
+    pinned = subprocess.run([*git, "rev-parse", "HEAD"], check=True, capture_output=True, text=True).stdout.strip()
+    (repo / "code" / "videollama2" / "__init__.py").write_text("raise ImportError('a later, broken commit')\n")
+    subprocess.run([*git, "commit", "-qam", "broken"], check=True)
+
+    (tmp_path / "ckpt").mkdir()
+    card = card_from_dict({"name": "pinned-videollama2", "adapter": "videollama2", "checkpoint": str(tmp_path / "ckpt"),
+                           "environment": {"name": "pinned-videollama2", "python": sys.executable,
+                                           "source": {"git": str(repo), "rev": pinned, "subdir": "code"}}})
+    assert "source checkout is missing" in environments.status(card)  # the interpreter is yours, the checkout not yet
+    environments.create(card)
+    assert environments.status(card).startswith("ready")
+    assert (environments.source_path(card) / "videollama2" / "__init__.py").read_text().startswith("\nimport json")
+    model = REGISTRY.adapter("videollama2")(card, MediaStore(tmp_path / "m"))
+    model.load()
+    try:
+        assert seen(model.generate([ask(VideoPart(clips["av"]), TextPart("q"))])[0])["tensor"]["va"] is True
+    finally:
+        model.close()

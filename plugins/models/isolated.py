@@ -15,6 +15,8 @@ Card keys:
     request_timeout_s = 600
     max_restarts = 2              # a worker that dies or hangs is restarted for the next request
     pythonpath = ["~/src/repo"]   # source checkouts the worker imports from (put on its PYTHONPATH)
+    source = { git = "https://github.com/org/repo", rev = "COMMIT", subdir = "code" }
+                                  # cloned by `env create` and put on the worker's PYTHONPATH
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from aurelia_harness.config import default_cache_dir
-from aurelia_harness.environments import environment_python
+from aurelia_harness.environments import environment_python, source_path
 from aurelia_harness.media import VideoSpec
 from aurelia_harness.models import ModelAdapter
 from aurelia_harness.types import Reply, Request, VideoPart
@@ -185,6 +187,9 @@ class IsolatedEnvAdapter(ModelAdapter):
         # the worker's packages are its environment's, not ours; plus any source checkouts the card names
         # (research repositories whose examples run from the repository root)
         paths = [os.path.expanduser(str(x)) for x in self.card.get("environment.pythonpath", []) or []]
+        source = source_path(self.card)
+        if source is not None:
+            paths.append(str(source))
         if paths:
             env["PYTHONPATH"] = os.pathsep.join(paths)
         else:
