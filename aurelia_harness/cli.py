@@ -102,6 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
     env_create.add_argument("--python", help="interpreter to base it on (default: the card's python_version "
                                              "from PATH, else this one)")
     env_create.add_argument("--force", action="store_true", help="rebuild it even if it is ready")
+    env_create.add_argument("--dry-run", action="store_true", help="print the commands, run nothing")
 
     data = sub.add_parser("data", help="dataset tools")
     data_sub = data.add_subparsers(dest="data_command", required=True)
@@ -289,7 +290,7 @@ def cmd_env(args) -> int:
 
     _, registry = _registry(args)
     if args.env_command == "create":
-        environments.create(registry.card(args.card), python=args.python, force=args.force)
+        environments.create(registry.card(args.card), python=args.python, force=args.force, dry_run=args.dry_run)
         return 0
     cards = [c for _, c in sorted(registry.cards.items()) if c.get("environment")]
     for card in cards:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -85,8 +86,10 @@ def find_python(version: str | None) -> str:
     return sys.executable
 
 
-def create(card, python: str | None = None, force: bool = False, run=subprocess.run, echo=print) -> Path:
-    """Make the card's environment: a venv with its pinned requirements. Idempotent unless `force`."""
+def create(card, python: str | None = None, force: bool = False, run=subprocess.run, echo=print,
+           dry_run: bool = False) -> Path:
+    """Make the card's environment: a venv with its pinned requirements (and its source checkout).
+    Idempotent unless `force`; `dry_run` prints the commands and runs nothing."""
     folder = environment_dir(card)
     if folder is None:
         raise HarnessError(f"card {card.name} has no [environment] name to create "
@@ -95,13 +98,12 @@ def create(card, python: str | None = None, force: bool = False, run=subprocess.
     if folder.exists() and status(card).startswith("ready") and not force:
         echo(f"{card.name}: {status(card)}; nothing to do (--force rebuilds)")
         return folder
-    if folder.exists():
+    if folder.exists() and not dry_run:
         shutil.rmtree(folder)
     base = python or find_python(card.get("environment.python_version"))
     wanted = card.get("environment.python_version")
     requirements = list(card.get("environment.requirements", []) or [])
-    echo(f"{card.name}: creating {folder} with {base}")
-    folder.parent.mkdir(parents=True, exist_ok=True)
+    echo(f"{card.name}: {'would create' if dry_run else 'creating'} {folder} with {base}")
     steps = [[base, "-m", "venv"] + ([] if requirements else ["--without-pip"]) + [str(folder)]]
     if requirements:
         steps.append([str(folder / "bin" / "python"), "-m", "pip", "install", *requirements])
@@ -113,8 +115,13 @@ def create(card, python: str | None = None, force: bool = False, run=subprocess.
         if card.get("environment.source.rev"):
             steps.append([git, "-C", str(folder / "source"), "checkout", "--quiet",
                           str(card.get("environment.source.rev"))])
+    if dry_run:
+        for step in steps:
+            echo("  $ " + shlex.join(step))
+        return folder
+    folder.parent.mkdir(parents=True, exist_ok=True)
     for step in steps:
-        echo("  $ " + " ".join(step))
+        echo("  $ " + shlex.join(step))
         done = run(step)
         if done.returncode:
             raise HarnessError(f"{card.name}: `{' '.join(step)}` failed (exit {done.returncode}); "

@@ -169,6 +169,10 @@ def test_a_card_without_its_environment_is_skipped_with_one_line(tmp_path, capsy
                for line in capsys.readouterr().out.splitlines())
     assert main(["env", "list"]) == 0
     assert "minicpm-o-2.6                missing (" in capsys.readouterr().out
+    assert main(["env", "create", "minicpm-o-2.6", "--dry-run"]) == 0
+    planned = capsys.readouterr().out
+    assert "would create" in planned and "-m venv" in planned and "transformers==4.44.2" in planned
+    assert not environments.environment_python(REGISTRY.card("minicpm-o-2.6")).exists()
     assert main(["--models", "minicpm-o-2.6", "--trust-remote-code", "--tasks", "avsynth-sync", "--limit", "1",
                  "--strategy", "baseline", "--output", str(tmp_path / "out"), "--no-progress"]) == 0
     err = capsys.readouterr().err
