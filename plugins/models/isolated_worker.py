@@ -4,7 +4,7 @@ family file imports.
 
     python isolated_worker.py FAMILY_FILE
 
-The family file defines `load(options) -> (state, info)` and `generate(state, messages, max_new_tokens) ->
+The family file defines `load(options) -> (state, extra info or {})` and `generate(state, messages, max_new_tokens) ->
 dict(text=..., input_tokens=..., output_tokens=...)`. Requests come as JSON lines on stdin; replies go as JSON
 lines to the original stdout, which is then pointed at stderr so that prints from model code (remote code
 prints freely) cannot corrupt the protocol.
@@ -32,13 +32,25 @@ def _failure(exc: BaseException) -> dict:
 
 
 def _free_accelerator_memory() -> None:
+    torch = sys.modules.get("torch")  # only if the model uses it: importing torch here would cost seconds
     try:
-        import torch
-
-        if torch.cuda.is_available():
+        if torch is not None and torch.cuda.is_available():
             torch.cuda.empty_cache()
     except Exception:
         pass
+
+
+def _environment_info() -> dict:
+    """Python and the versions of the libraries that matter, as installed in this environment."""
+    from importlib import metadata
+
+    info = {"python": sys.version.split()[0]}
+    for package in ("torch", "transformers"):
+        try:
+            info[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            info[package] = "not installed"
+    return info
 
 
 def main(argv: list[str]) -> int:
@@ -63,7 +75,7 @@ def main(argv: list[str]) -> int:
         try:
             if op == "load":
                 state, info = family.load(message["options"])
-                reply = {"ok": True, "info": info}
+                reply = {"ok": True, "info": {**_environment_info(), **(info or {})}}
             elif op == "generate":
                 if state is None:
                     raise RuntimeError("generate before load")

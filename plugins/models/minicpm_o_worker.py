@@ -14,7 +14,6 @@ images, text is text.
 
 from __future__ import annotations
 
-import sys
 
 
 def units(frames, soundtrack):
@@ -84,8 +83,7 @@ def load(options):
         model = model.to(options["device"])
     model.eval()
     tokenizer = AutoTokenizer.from_pretrained(options["checkpoint"], **common)
-    info = {"python": sys.version.split()[0], "torch": torch.__version__, "transformers": transformers.__version__}
-    return {"model": model, "tokenizer": tokenizer, "options": options.get("model", {})}, info
+    return {"model": model, "tokenizer": tokenizer, "options": options.get("model", {})}, {}
 
 
 def generate(state, messages, max_new_tokens):

@@ -11,7 +11,6 @@ The pre-processor samples frames and cuts audio segments itself.
 from __future__ import annotations
 
 import os
-import sys
 
 INPUT_KEYS = {"video": "video_inputs", "audio": "audio_inputs", "image": "image_inputs"}
 
@@ -36,7 +35,6 @@ def example_arguments(messages):
 
 def load(options):
     import torch
-    import transformers
     from uio2.model import UnifiedIOModel
     from uio2.preprocessing import UnifiedIOPreprocessor
     from uio2.runner import TaskRunner
@@ -51,8 +49,7 @@ def load(options):
         model = model.to(getattr(torch, settings["dtype"]))
     preprocessor = UnifiedIOPreprocessor.from_pretrained(settings.get("preprocessor", "allenai/uio2-preprocessor"),
                                                          tokenizer=os.path.expanduser(tokenizer))
-    info = {"python": sys.version.split()[0], "torch": torch.__version__, "transformers": transformers.__version__}
-    return {"runner": TaskRunner(model, preprocessor)}, info
+    return {"runner": TaskRunner(model, preprocessor)}, {}
 
 
 def generate(state, messages, max_new_tokens):

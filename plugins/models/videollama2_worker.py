@@ -11,7 +11,6 @@ as modal "image". One media item per request (the harness refuses others before 
 
 from __future__ import annotations
 
-import sys
 
 
 def split(messages):
@@ -29,13 +28,10 @@ def split(messages):
 
 
 def load(options):
-    import torch
-    import transformers
     from videollama2 import model_init
 
     model, processor, tokenizer = model_init(options["checkpoint"], **options.get("model", {}).get("model_init", {}))
-    info = {"python": sys.version.split()[0], "torch": torch.__version__, "transformers": transformers.__version__}
-    return {"model": model, "processor": processor, "tokenizer": tokenizer}, info
+    return {"model": model, "processor": processor, "tokenizer": tokenizer}, {}
 
 
 def generate(state, messages, max_new_tokens):
