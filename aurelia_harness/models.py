@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from .cards import ModelCard
 from .errors import describe_exception
 from .media import MediaStore
-from .types import AudioPart, ImagePart, Reply, Request, VideoPart, restrict_modality
+from .types import AudioPart, ImagePart, Reply, Request, TextPart, VideoPart, restrict_modality
 
 
 @dataclass(frozen=True)
@@ -31,6 +31,23 @@ class Accepts:
     max_audio_items: int = 8
     max_video_items: int = 1
     max_frames: int = 32
+
+
+def conversation(request: Request, video=None, audio=None, image=None) -> list[dict]:
+    """The request as a chat list, [{"role", "content": [items]}]: text parts as {"type": "text"} items; each
+    media part becomes the items its handler returns (handlers may also collect decoded media on the side).
+    A part without a handler is left out: an adapter's `accepts` refuses such requests before they get here."""
+    handlers = {VideoPart: video, AudioPart: audio, ImagePart: image}
+    out = []
+    for message in request.messages:
+        content = []
+        for part in message.parts:
+            if isinstance(part, TextPart):
+                content.append({"type": "text", "text": part.text})
+            elif handlers.get(type(part)):
+                content.extend(handlers[type(part)](part))
+        out.append({"role": message.role, "content": content})
+    return out
 
 
 class RequestRefused(Exception):

@@ -86,14 +86,7 @@ class Gemma3nAdapter(HFMultimodalAdapter):
         return int(self.card.get("media.frames", 8))
 
     def processor_inputs(self, request: Request):
-        conversation, images, audio, notes = self.frames_as_images(request)
-        text = self.processor.apply_chat_template(conversation, add_generation_prompt=True, tokenize=False)
-        kwargs = {"text": [text]}
-        if images:
-            kwargs["images"] = images
-        if audio:
-            kwargs["audio"] = audio
-        return kwargs, {}, notes
+        return self.frames_as_images_inputs(request)
 
 
 @hookimpl

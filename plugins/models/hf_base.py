@@ -14,8 +14,8 @@ import numpy as np
 
 from aurelia_harness.config import default_cache_dir
 from aurelia_harness.media import VideoSpec
-from aurelia_harness.models import ModelAdapter
-from aurelia_harness.types import AudioPart, ImagePart, Reply, Request, TextPart, VideoPart
+from aurelia_harness.models import ModelAdapter, conversation
+from aurelia_harness.types import Reply, Request, VideoPart
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -91,22 +91,8 @@ class HFMultimodalAdapter(ModelAdapter):
         """Qwen-style vision towers group frames in temporal pairs."""
         return np.concatenate([frames, frames[-1:]]) if len(frames) % 2 else frames
 
-    @staticmethod
-    def walk(request: Request, video=None, audio=None, image=None) -> list[dict]:
-        """The request as a chat conversation for the processor's template: text parts as they are; each media
-        part becomes the content items its handler returns (handlers also collect the decoded media). A part
-        without a handler cannot arrive here: `accepts` refused such requests already."""
-        handlers = {VideoPart: video, AudioPart: audio, ImagePart: image}
-        conversation = []
-        for message in request.messages:
-            content = []
-            for part in message.parts:
-                if isinstance(part, TextPart):
-                    content.append({"type": "text", "text": part.text})
-                elif handlers.get(type(part)):
-                    content.extend(handlers[type(part)](part))
-            conversation.append({"role": message.role, "content": content})
-        return conversation
+    # the request as the chat conversation a processor's template expects (see aurelia_harness.models)
+    walk = staticmethod(conversation)
 
     def image_items(self, images: list):
         """Handler for image parts: decode into `images`, one image item."""
@@ -143,6 +129,18 @@ class HFMultimodalAdapter(ModelAdapter):
 
         conversation = self.walk(request, video, self.audio_items(audio), self.image_items(images))
         return conversation, images, audio, notes
+
+    def frames_as_images_inputs(self, request: Request, **template) -> tuple[dict, dict, list[str]]:
+        """processor_inputs for a model that takes frames as images plus audio: the chat text (the processor's
+        template, or `chat_template=`) with the images and audio clips the conversation names."""
+        conversation, images, audio, notes = self.frames_as_images(request)
+        text = self.processor.apply_chat_template(conversation, add_generation_prompt=True, tokenize=False, **template)
+        kwargs = {"text": [text]}
+        if images:
+            kwargs["images"] = images
+        if audio:
+            kwargs["audio"] = audio
+        return kwargs, {}, notes
 
     def processor_inputs(self, request: Request) -> tuple[dict, dict, list[str]]:  # pragma: no cover - interface
         """(processor kwargs, extra generate kwargs, notes) for one request."""

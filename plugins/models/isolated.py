@@ -36,10 +36,9 @@ import numpy as np
 from aurelia_harness.config import default_cache_dir
 from aurelia_harness.environments import environment_python, source_path
 from aurelia_harness.media import VideoSpec
-from aurelia_harness.models import ModelAdapter
+from aurelia_harness.models import ModelAdapter, conversation
 from aurelia_harness.types import Reply, Request, VideoPart
 
-from .hf_base import HFMultimodalAdapter
 
 WORKER = Path(__file__).with_name("isolated_worker.py")
 
@@ -121,7 +120,7 @@ class IsolatedEnvAdapter(ModelAdapter):
                 return [{"type": kind, "path": str(part.path)}]
             return handle
 
-        messages = HFMultimodalAdapter.walk(request, video=video, audio=checked("audio"), image=checked("image"))
+        messages = conversation(request, video=video, audio=checked("audio"), image=checked("image"))
         return messages, notes
 
     def encode(self, request: Request, folder: Path) -> tuple[list[dict], list[str]]:
@@ -156,7 +155,7 @@ class IsolatedEnvAdapter(ModelAdapter):
         def image(part):
             return [{"type": "image", "file": save(self.media.image(part.path))}]
 
-        messages = HFMultimodalAdapter.walk(request, video=video, audio=audio, image=image)
+        messages = conversation(request, video=video, audio=audio, image=image)
         return messages, notes
 
     # ---- the worker process ----

@@ -30,8 +30,8 @@ import numpy as np
 
 from aurelia_harness import hookimpl
 from aurelia_harness.media import VideoSpec, content_hash
-from aurelia_harness.models import Accepts, ModelAdapter
-from aurelia_harness.types import AudioPart, ImagePart, Reply, Request, TextPart, VideoPart
+from aurelia_harness.models import Accepts, ModelAdapter, conversation
+from aurelia_harness.types import Reply, Request, VideoPart
 
 RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
 
@@ -152,26 +152,22 @@ class OpenAICompatibleAdapter(ModelAdapter):
         return None if clip is None or not len(clip.samples) else wav_base64(clip.samples, 16000)
 
     def body(self, request: Request) -> tuple[dict, list[str]]:
-        messages, notes = [], []
-        for message in request.messages:
-            content = []
-            for part in message.parts:
-                if isinstance(part, TextPart):
-                    content.append({"type": "text", "text": part.text})
-                elif isinstance(part, VideoPart):
-                    content.extend(self._video_parts(part, notes))
-                elif isinstance(part, AudioPart):
-                    data = self.encoded.get(("audio", content_hash(part.path)),
-                                            lambda p=part: wav_base64(self.media.audio(p.path, 16000).samples, 16000))
-                    content.append({"type": "input_audio", "input_audio": {"data": data, "format": "wav"}})
-                elif isinstance(part, ImagePart):
-                    url = self.encoded.get(("image", content_hash(part.path)),
-                                           lambda p=part: jpeg_data_url(self.media.image(p.path)))
-                    content.append({"type": "image_url", "image_url": {"url": url}})
-            if message.role == "system" or all(c["type"] == "text" for c in content):
-                messages.append({"role": message.role, "content": "".join(c.get("text", "") for c in content)})
-            else:
-                messages.append({"role": message.role, "content": content})
+        notes: list[str] = []
+
+        def audio(part):
+            data = self.encoded.get(("audio", content_hash(part.path)),
+                                    lambda: wav_base64(self.media.audio(part.path, 16000).samples, 16000))
+            return [{"type": "input_audio", "input_audio": {"data": data, "format": "wav"}}]
+
+        def image(part):
+            url = self.encoded.get(("image", content_hash(part.path)),
+                                   lambda: jpeg_data_url(self.media.image(part.path)))
+            return [{"type": "image_url", "image_url": {"url": url}}]
+
+        messages = conversation(request, video=lambda part: self._video_parts(part, notes), audio=audio, image=image)
+        for message in messages:  # text-only (and system) messages as plain strings, as every server accepts
+            if message["role"] == "system" or all(c["type"] == "text" for c in message["content"]):
+                message["content"] = "".join(c.get("text", "") for c in message["content"])
         body = {"model": self.card.checkpoint, "messages": messages, "max_tokens": request.max_new_tokens,
                 "temperature": float(self.card.get("generation.temperature", request.temperature))}
         return body, notes

@@ -51,19 +51,12 @@ class Phi4MultimodalAdapter(HFMultimodalAdapter):
         return int(self.card.get("media.frames", 8))
 
     def processor_inputs(self, request: Request):
-        conversation, images, audio, notes = self.frames_as_images(request)
         # transformers keeps this family's chat template on the tokenizer
         template = getattr(self.processor, "chat_template", None) or self.processor.tokenizer.chat_template
-        text = self.processor.apply_chat_template(conversation, add_generation_prompt=True, tokenize=False,
-                                                  chat_template=template)
-        kwargs = {"text": [text]}
-        if images:
-            kwargs["images"] = images
-            if self.card.get("media.dynamic_hd"):
-                kwargs["images_kwargs"] = {"dynamic_hd": int(self.card.get("media.dynamic_hd"))}
-        if audio:
-            kwargs["audio"] = audio
-        return kwargs, {}, notes
+        kwargs, extra, notes = self.frames_as_images_inputs(request, chat_template=template)
+        if "images" in kwargs and self.card.get("media.dynamic_hd"):
+            kwargs["images_kwargs"] = {"dynamic_hd": int(self.card.get("media.dynamic_hd"))}
+        return kwargs, extra, notes
 
 
 @hookimpl

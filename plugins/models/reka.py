@@ -13,8 +13,8 @@ import mimetypes
 import time
 
 from aurelia_harness import hookimpl
-from aurelia_harness.models import Accepts, ModelAdapter
-from aurelia_harness.types import AudioPart, ImagePart, Reply, Request, TextPart, VideoPart
+from aurelia_harness.models import Accepts, ModelAdapter, conversation
+from aurelia_harness.types import Reply, Request
 
 
 class RekaError(Exception):
@@ -41,24 +41,18 @@ class RekaAdapter(ModelAdapter):
         self.loaded = True
 
     def messages(self, request: Request) -> list[dict]:
-        out = []
-        for message in request.messages:
-            content = []
-            for part in message.parts:
-                if isinstance(part, TextPart):
-                    content.append({"type": "text", "text": part.text})
-                elif isinstance(part, VideoPart):
-                    if not part.with_audio:
-                        raise ValueError(f"{self.card.name} hears every video's soundtrack; a video-only ablation "
-                                         "cannot be honoured")
-                    content.append({"type": "video_url", "video_url": data_url(part.path)})
-                elif isinstance(part, AudioPart):
-                    content.append({"type": "audio_url", "audio_url": data_url(part.path)})
-                elif isinstance(part, ImagePart):
-                    content.append({"type": "image_url", "image_url": data_url(part.path)})
-            role = "assistant" if message.role == "assistant" else "user"  # Reka takes no system role
-            out.append({"role": role, "content": content})
-        return out
+        def video(part):
+            if not part.with_audio:
+                raise ValueError(f"{self.card.name} hears every video's soundtrack; a video-only ablation "
+                                 "cannot be honoured")
+            return [{"type": "video_url", "video_url": data_url(part.path)}]
+
+        chat = conversation(request, video=video,
+                            audio=lambda part: [{"type": "audio_url", "audio_url": data_url(part.path)}],
+                            image=lambda part: [{"type": "image_url", "image_url": data_url(part.path)}])
+        for message in chat:  # Reka takes no system role
+            message["role"] = "assistant" if message["role"] == "assistant" else "user"
+        return chat
 
     def generate_batch(self, requests: list[Request]) -> list[Reply]:
         return [self._one(r) for r in requests]
