@@ -370,7 +370,8 @@ class Runner:
         modality = self.config.modality
         key = record_key(card.hash, task.name, strategy.hash, sample.id, modality)
         rec = Record(model=card.name, task=task.name, strategy=strategy.name, sample_id=sample.id, key=key,
-                     model_hash=card.hash, strategy_hash=strategy.hash, category=sample.category, modality=modality)
+                     model_hash=card.hash, strategy_hash=strategy.hash, category=sample.category, modality=modality,
+                     metric=task.metric, graded=task.graded)
         start = time.perf_counter()
         try:
             _media_precheck(sample)

@@ -185,6 +185,8 @@ class Record:
     usage: dict = field(default_factory=dict)
     seconds: float = 0.0
     modality: str = "av"  # av | video | audio | text: which inputs the models were given
+    metric: str = ""  # the task's metric name (accuracy, keyword_recall, a plugin's own ...)
+    graded: bool | None = None  # True: score is a 0..1 grade; False: right/wrong; None: older record
     schema_version: int = SCHEMA_VERSION
 
     def to_json(self) -> dict:
