@@ -1,8 +1,10 @@
 """The `avharness` command: a thin layer over the library (runner, plugins, synth, media).
 
 `avharness --models X --strategy Y` runs (run is the default command); also `run`, `list`, `plugins`,
-`doctor`, `data`, `distill`, `compare` and `env`. Exit status: 0 when the run completed (per-sample errors are counted, not
-fatal), 1 with --fail-on-error and errors, 2 for a problem with the command or configuration, 130 when
+`doctor`, `data`, `distill`, `compare` and `env`. `--plugin`, `--config` and `--set` may stand before or after
+the command. Exit status: 0 when the run completed (per-sample errors are counted, not fatal), 1 with
+--fail-on-error and errors, 2 for a problem with the command or configuration, 3 when a model produced
+nothing (it could not load, or every one of its samples errored) or no model could run at all, 130 when
 interrupted.
 """
 
@@ -16,6 +18,8 @@ from . import __version__
 from .errors import FailedOnError, HarnessError
 
 COMMANDS = ("run", "list", "plugins", "doctor", "data", "distill", "compare", "env")
+EXIT_MODEL_FAILED = 3
+_COMMON = ("--plugin", "--config", "--set")  # options every command takes, wherever they stand
 
 
 def _csv(value: str) -> list[str]:
@@ -31,7 +35,25 @@ def _add_common(p: argparse.ArgumentParser) -> None:
                    help="load a plugin from a module name, .py file or package folder (repeatable)")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _pull_common(argv: list[str]) -> tuple[list[str], list[str]]:
+    """Move the common options (--plugin, --config, --set) out of argv, wherever they stand, so that
+    `avharness --plugin P list strategies` and `avharness list strategies --plugin P` mean the same."""
+    rest, common, i = [], [], 0
+    while i < len(argv):
+        arg = argv[i]
+        name = arg.split("=", 1)[0]
+        if name in _COMMON and "=" in arg:
+            common.append(arg)
+        elif arg in _COMMON and i + 1 < len(argv):
+            common += [arg, argv[i + 1]]
+            i += 1
+        else:
+            rest.append(arg)
+        i += 1
+    return rest, common
+
+
+def build_parser(data_tools: dict | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="avharness", description="Evaluate audio-visual LLMs, with and "
                                      "without AURELIA. `avharness --models X --strategy Y` runs.")
     parser.add_argument("--version", action="version", version=f"avharness {__version__}")
@@ -63,7 +85,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--reasoning", dest="reasoning_file", type=Path,
                      help="reasoning file from `avharness distill`: agent work found there is not recomputed")
 
-    distill = sub.add_parser("distill", help="run only AURELIA's agent loop and write the reasoning dataset")
+    distill = sub.add_parser("distill", help="run only a strategy's agent work (AURELIA's loop) and write it as a "
+                             "dataset")
     _add_common(distill)
     distill.add_argument("--tasks", type=_csv, help="task names or groups, comma separated")
     distill.add_argument("--out", type=Path, required=True, help="JSON Lines file to write (appended; resumable)")
@@ -76,6 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
     distill.add_argument("--data-root", type=Path)
 
     compare = sub.add_parser("compare", help="paired comparison of two run folders on their shared samples")
+    _add_common(compare)
     compare.add_argument("run_a", type=Path)
     compare.add_argument("run_b", type=Path)
     compare.add_argument("--alpha", type=float, default=0.05, help="significance level (default 0.05)")
@@ -106,18 +130,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     data = sub.add_parser("data", help="dataset tools")
     data_sub = data.add_subparsers(dest="data_command", required=True)
-    synth = data_sub.add_parser("synth", help="generate the AVSynth offline benchmark with ffmpeg")
-    synth.add_argument("--out", type=Path, required=True)
-    synth.add_argument("--per-task", type=int, default=8)
-    synth.add_argument("--seed", type=int, default=0)
-    synth.add_argument("--categories", type=_csv, default=None)
-    imp = data_sub.add_parser("import", help="convert source annotations (music-avqa, avsd, valor, aurelia) to a manifest")
-    imp.add_argument("format", choices=["music-avqa", "avsd", "valor", "aurelia"])
-    imp.add_argument("src", type=Path, help="the source annotation file")
-    imp.add_argument("--out", type=Path, required=True, help="dataset folder to write (manifest.jsonl + media/)")
-    imp.add_argument("--videos", type=Path, help="folder holding the source videos")
-    imp.add_argument("--copy", action="store_true", help="copy media into OUT/media instead of linking")
-    imp.add_argument("--history", type=int, default=0, help="avsd: earlier dialog turns to include")
+    for name, tool in sorted((data_tools or {}).items()):  # registered by plugins (the tasks plugin: synth, import)
+        tool.add_arguments(data_sub.add_parser(name, help=getattr(tool, "help", "")))
     val = data_sub.add_parser("validate", help="check a manifest against its media before a long run")
     _add_common(val)
     val.add_argument("path", type=Path, help="a dataset folder (with manifest.jsonl) or a manifest file")
@@ -126,10 +140,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
+    argv, common = _pull_common(list(sys.argv[1:] if argv is None else argv))
     if not argv or (argv[0] not in COMMANDS and argv[0] not in ("-h", "--help", "--version")):
         argv.insert(0, "run")
-    args = build_parser().parse_args(argv)
+    try:
+        tools = _data_tools(common) if argv[0] == "data" else None
+        args = build_parser(tools).parse_args(argv if argv[0] == "data" else argv + common)
+        if argv[0] == "data":
+            args.plugins, args.config, args.assignments = _common_values(common)
+            args.tools = tools
+    except HarnessError as exc:
+        print(f"avharness: error: {exc}", file=sys.stderr)
+        return 2
     try:
         return {"run": cmd_run, "list": cmd_list, "plugins": cmd_plugins, "doctor": cmd_doctor,
                 "data": cmd_data, "distill": cmd_distill, "compare": cmd_compare, "env": cmd_env}[args.command](args)
@@ -144,6 +166,30 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
+def _common_values(common: list[str]) -> tuple[list[str], Path | None, list[str]]:
+    parser = argparse.ArgumentParser(add_help=False)
+    _add_common(parser)
+    ns = parser.parse_args(common)
+    return ns.plugins or [], ns.config, ns.assignments or []
+
+
+def _data_tools(common: list[str]) -> dict:
+    """`avharness data NAME` commands come from plugins: discover them before parsing."""
+    from .config import load_config
+    from .plugins import discover
+
+    plugins, config_path, assignments = _common_values(common)
+    config = load_config(config_path, {"plugins": plugins}, assignments)
+    registry = discover(config.plugins)
+    _report_plugin_problems(registry)
+    return registry.data_tools
+
+
+def _report_plugin_problems(registry) -> None:
+    for problem in registry.problems:
+        print(f"avharness: plugin {problem.plugin} failed ({problem.stage}): {problem.error}", file=sys.stderr)
+
+
 def _registry(args):
     from .config import load_config
     from .plugins import discover
@@ -151,8 +197,7 @@ def _registry(args):
     config = load_config(getattr(args, "config", None), {"plugins": getattr(args, "plugins", None)},
                          getattr(args, "assignments", None))
     registry = discover(config.plugins)
-    for problem in registry.problems:
-        print(f"avharness: plugin {problem.plugin} failed ({problem.stage}): {problem.error}", file=sys.stderr)
+    _report_plugin_problems(registry)
     return config, registry
 
 
@@ -168,21 +213,31 @@ def cmd_run(args) -> int:
                                            "modality", "trust_remote_code")}
     config = load_config(args.config, flags, args.assignments)
     registry = discover(config.plugins)
-    for problem in registry.problems:
-        print(f"avharness: plugin {problem.plugin} failed ({problem.stage}): {problem.error}", file=sys.stderr)
+    _report_plugin_problems(registry)
     _seed(config.seed)
     result = Runner(config, registry).run()
     if result.interrupted:
         return 130
-    if result.results:
-        cards = {n: registry.cards[n] for n in {r["model"] for r in result.results["results"]} if n in registry.cards}
-        print(summary_markdown(result.results, cards))
-        journals = ", ".join(str(p) for p in sorted(Path(config.output).glob("samples*.jsonl")))
-        print(f"Files: {journals} (one record per sample), {config.output}/results.json, "
-              f"{config.output}/summary.md")
-    errors = sum(r["errors"] for r in result.results.get("results", [])) if result.results else result.errors
+    if not result.results:  # a data-parallel rank other than 0: rank 0 reports
+        return 0
+    results = result.results
+    failed = results.get("failed_models", [])
+    if not results["results"]:
+        why = "; ".join(f"{f['model']}: {f['reason']} ({f['type']}: {f['message']})" for f in failed) or \
+            "; ".join(results.get("skipped_models", [])) or "the plan held no samples (see the data lines above)"
+        print(f"avharness: no model could run: {why}", file=sys.stderr)
+        return EXIT_MODEL_FAILED
+    cards = {n: registry.cards[n] for n in {r["model"] for r in results["results"]} if n in registry.cards}
+    print(summary_markdown(results, cards))
+    journals = ", ".join(str(p) for p in sorted(Path(config.output).glob("samples*.jsonl")))
+    print(f"Files: {journals} (one record per sample), {config.output}/results.json, {config.output}/summary.md")
+    errors = sum(r["errors"] for r in results["results"])
     if config.fail_on_error and (errors or result.model_problems):
         return 1
+    if failed:
+        print(f"avharness: {len(failed)} model(s) produced nothing: " +
+              "; ".join(f"{f['model']} ({f['reason']})" for f in failed), file=sys.stderr)
+        return EXIT_MODEL_FAILED
     return 0
 
 
@@ -209,8 +264,7 @@ def cmd_distill(args) -> int:
                                            "data_root", "plugins")}
     config = load_config(args.config, flags, args.assignments)
     registry = discover(config.plugins)
-    for problem in registry.problems:
-        print(f"avharness: plugin {problem.plugin} failed ({problem.stage}): {problem.error}", file=sys.stderr)
+    _report_plugin_problems(registry)
     counts = distill(config, registry, args.out, args.strategy)
     print(f"{args.out}: {counts['written']} written, {counts['already']} already there, {counts['errors']} failed "
           f"(of {counts['samples']} samples)")
@@ -255,8 +309,7 @@ def cmd_list(args) -> int:
             print(f"{group:26} (group: {', '.join(members)})")
     else:
         for name, cls in sorted(registry.strategies.items()):
-            doc = (cls.__doc__ or "").strip().splitlines()
-            print(f"{name:14} {doc[0] if doc else ''}")
+            print(f"{name:14} {cls.description()}")
     return 0
 
 
@@ -301,17 +354,6 @@ def cmd_env(args) -> int:
 
 
 def cmd_data(args) -> int:
-    if args.data_command == "import":
-        from .importers import FORMATS
-
-        report = FORMATS[args.format](args.src, args.out, videos=args.videos, copy=args.copy, history=args.history)
-        print(f"{report.manifest}: {report.written} samples written, {len(report.skipped)} skipped, "
-              f"{len(report.missing_media)} media file(s) not found")
-        for line in report.skipped[:20]:
-            print(f"  skipped {line}")
-        if report.missing_media:
-            print(f"  missing media, e.g. {report.missing_media[0]} (run `avharness data validate {args.out}`)")
-        return 0
     if args.data_command == "validate":
         from .validate import validate
 
@@ -322,16 +364,7 @@ def cmd_data(args) -> int:
         report = validate(args.path, task)
         print(report.text())
         return 1 if report.problems else 0
-    from .synth import CATEGORIES, generate
-
-    categories = args.categories or list(CATEGORIES)
-    unknown = set(categories) - set(CATEGORIES)
-    if unknown:
-        raise HarnessError(f"unknown AVSynth categories: {', '.join(sorted(unknown))}; known: {', '.join(CATEGORIES)}")
-    manifests = generate(args.out, args.per_task, args.seed, categories)
-    for category, path in manifests.items():
-        print(f"{category:14} {path}")
-    return 0
+    return args.tools[args.data_command].run(args)
 
 
 if __name__ == "__main__":  # pragma: no cover

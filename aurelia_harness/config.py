@@ -60,22 +60,30 @@ class RunConfig:
     progress: bool = True
     decode_timeout: float = 120.0
     cache_dir: Path = field(default_factory=default_cache_dir)
-    data_root: Path | None = None  # where datasets live; AVSynth is generated under the cache by default
-    avsynth_per_task: int = 4
-    avsynth_seed: int = 0
+    data_root: Path | None = None  # where datasets live; generated datasets go under the cache by default
     plugins: list[str] = field(default_factory=list)
     strategy_settings: dict = field(default_factory=dict)  # [strategy.NAME] tables
     model_overrides: dict = field(default_factory=dict)  # [model.NAME] tables merged into cards
     trust_remote_code: bool = False  # --trust-remote-code: let cards that ask for it run code from the hub
     remote_code_allowed: list = field(default_factory=list)  # [security] trust_remote_code = [card or checkpoint, ...]
-    task_overrides: dict = field(default_factory=dict)  # [task.NAME] tables, e.g. manifest = "..."
+    task_settings: dict = field(default_factory=dict)  # [task.NAME] tables, checked by each task (Task.configure)
     modality: str = "av"  # av | video | audio | text: inputs every request keeps (modality ablation)
     reasoning_file: Path | None = None  # precomputed agent reasoning (avharness distill) for strategies that use it
     config_path: Path | None = None
+    tables: dict = field(default_factory=dict)  # the whole harness.toml after --set, for plugins' own tables
+
+    def table(self, *path: str) -> dict:
+        """A table of harness.toml by its path, e.g. table("data", "avsynth"); {} when absent."""
+        node = self.tables
+        for part in path:
+            node = node.get(part, {}) if isinstance(node, dict) else {}
+        return dict(node) if isinstance(node, dict) else {}
 
     def to_json(self) -> dict:
         out = {}
         for name in self.__dataclass_fields__:
+            if name == "tables":
+                continue  # the parsed fields below already say what the run used
             value = getattr(self, name)
             out[name] = str(value) if isinstance(value, Path) else value
         return out
@@ -130,13 +138,11 @@ def load_config(path: Path | None, flags: dict | None = None, assignments: list[
     data_tbl = data.get("data", {})
     if "root" in data_tbl:
         cfg.data_root = Path(os.path.expanduser(data_tbl["root"]))
-    avsynth = data_tbl.get("avsynth", {})
-    cfg.avsynth_per_task = int(avsynth.get("per_task", cfg.avsynth_per_task))
-    cfg.avsynth_seed = int(avsynth.get("seed", cfg.avsynth_seed))
     cfg.plugins = list(data.get("plugins", {}).get("load", []))
     cfg.strategy_settings = dict(data.get("strategy", {}))
     cfg.model_overrides = dict(data.get("model", {}))
-    cfg.task_overrides = dict(data.get("task", {}))
+    cfg.task_settings = dict(data.get("task", {}))
+    cfg.tables = data
     cfg.remote_code_allowed = list(data.get("security", {}).get("trust_remote_code", []))
     for key, value in (flags or {}).items():
         if value is None:

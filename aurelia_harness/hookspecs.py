@@ -17,6 +17,10 @@
     @hookimpl
     def register_strategies(register):
         register("my-strategy", MyStrategy)       # a Strategy subclass (strategy.py)
+
+    @hookimpl
+    def register_data_tools(register):
+        register("my-import", MyTool())           # `avharness data my-import ...`: help, add_arguments, run
 """
 
 import pluggy
@@ -43,3 +47,9 @@ def register_tasks(register):
 @hookspec
 def register_strategies(register):
     """Register strategies: register(name, strategy_class)."""
+
+
+@hookspec
+def register_data_tools(register):
+    """Register `avharness data NAME` commands: register(name, tool), where tool has `help` (a line),
+    `add_arguments(argparse_parser)` and `run(args) -> exit status`."""

@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 
 from .errors import OutputConflict
+from .jsonl import AppendFile, read_lines
 from .types import Record
 
 
@@ -26,7 +27,7 @@ class Journal:
         self.folder.mkdir(parents=True, exist_ok=True)
         name = "samples.jsonl" if world == 1 else f"samples.rank{rank}-of-{world}.jsonl"
         self.path = self.folder / name
-        self._fh = None
+        self._file = AppendFile(self.path)
 
     def files(self) -> list[Path]:
         return sorted(self.folder.glob("samples*.jsonl"))
@@ -44,22 +45,25 @@ class Journal:
     def done_keys(self) -> set[str]:
         return {r.key for r in self.read()}
 
-    def check_settings(self, planned: list[tuple[str, str, str, str, str]], records: list[Record] | None = None):
-        """planned: (model, model_hash, task, strategy, strategy_hash). Refuse when the folder already holds
-        records for the same model x task x strategy made with other settings."""
+    def check_settings(self, planned: list[tuple], records: list[Record] | None = None):
+        """planned: (model, model_hash, task, strategy, strategy_hash, modality, plugins). Refuse when the
+        folder already holds records for the same model x task x strategy made with other settings or by
+        another version of a plugin, saying which."""
         records = self.read() if records is None else records
-        existing: dict[tuple, set] = {}
+        existing: dict[tuple, dict] = {}
         for r in records:
-            existing.setdefault((r.model, r.task, r.strategy, r.modality), set()).add((r.model_hash, r.strategy_hash))
+            ident = (r.model_hash, r.strategy_hash, _frozen(r.plugins))
+            existing.setdefault((r.model, r.task, r.strategy, r.modality), {})[ident] = r
         conflicts = []
-        for model, mhash, task, strategy, shash, *rest in planned:
-            modality = rest[0] if rest else "av"
-            for old_m, old_s in existing.get((model, task, strategy, modality), ()):
+        for model, mhash, task, strategy, shash, modality, plugins in planned:
+            for old in existing.get((model, task, strategy, modality), {}).values():
                 what = []
-                if old_m != mhash:
-                    what.append(f"model card (hash {old_m} before, {mhash} now)")
-                if old_s != shash:
-                    what.append(f"strategy settings (hash {old_s} before, {shash} now)")
+                if old.model_hash != mhash:
+                    what.append(f"model card (hash {old.model_hash} before, {mhash} now)")
+                if old.strategy_hash != shash:
+                    what.append(f"strategy settings (hash {old.strategy_hash} before, {shash} now)")
+                for part, now in sorted(_changed_plugins(old.plugins, plugins).items()):
+                    what.append(f"{part} plugin ({now[0]} before, {now[1]} now)")
                 if what:
                     conflicts.append(f"{model} x {task} x {strategy}: different {' and '.join(what)}")
         if conflicts:
@@ -69,16 +73,19 @@ class Journal:
                 "Mixing them would make the scores meaningless. Use a new --output folder, or --overwrite to "
                 "discard those earlier records.")
 
-    def discard(self, combos: set[tuple[str, str, str]], keep_hashes: dict[tuple, tuple]) -> int:
-        """Drop records of the given model x task x strategy whose hashes differ from keep_hashes."""
+    def discard(self, planned: list[tuple]) -> int:
+        """Drop records of the planned model x task x strategy made with other hashes or plugin versions."""
+        wanted = {(m, t, s, mo): (mh, sh, pl) for m, mh, t, s, sh, mo, pl in planned}
         dropped = 0
         for path in self.files():
             kept = []
             for rec in _read_file(path):
                 combo = (rec.model, rec.task, rec.strategy, rec.modality)
-                if combo in combos and (rec.model_hash, rec.strategy_hash) != keep_hashes[combo]:
-                    dropped += 1
-                    continue
+                if combo in wanted:
+                    mh, sh, pl = wanted[combo]
+                    if (rec.model_hash, rec.strategy_hash) != (mh, sh) or _changed_plugins(rec.plugins, pl):
+                        dropped += 1
+                        continue
                 kept.append(rec)
             tmp = path.with_suffix(".rewrite")
             tmp.write_text("".join(json.dumps(r.to_json(), default=str) + "\n" for r in kept))
@@ -86,40 +93,25 @@ class Journal:
         return dropped
 
     def append(self, record: Record) -> None:
-        if self._fh is None:
-            _cut_torn_tail(self.path)
-            self._fh = open(self.path, "a", encoding="utf-8")
-        self._fh.write(json.dumps(record.to_json(), ensure_ascii=False, default=str) + "\n")
-        self._fh.flush()
-        os.fsync(self._fh.fileno())
+        self._file.append(record.to_json())
 
     def close(self) -> None:
-        if self._fh is not None:
-            self._fh.close()
-            self._fh = None
+        self._file.close()
 
 
 def _read_file(path: Path):
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        return
-    lines = data.split(b"\n")
-    complete = lines[:-1]  # the piece after the last newline is torn (or empty)
-    for line in complete:
-        if not line.strip():
-            continue
+    for line in read_lines(path):
         try:
-            yield Record.from_json(json.loads(line))
-        except (ValueError, TypeError):
-            continue  # a damaged line is redone, never trusted
+            yield Record.from_json(line)
+        except TypeError:
+            continue  # a line that is JSON but not a record: redone, never trusted
 
 
-def _cut_torn_tail(path: Path) -> None:
-    if not path.exists():
-        return
-    data = path.read_bytes()
-    if data and not data.endswith(b"\n"):
-        keep = data.rfind(b"\n") + 1
-        with open(path, "r+b") as fh:
-            fh.truncate(keep)
+def _frozen(plugins: dict) -> tuple:
+    return tuple(sorted((plugins or {}).items()))
+
+
+def _changed_plugins(before: dict, now: dict) -> dict:
+    """part -> (before, now) where both name a plugin and they differ (older records name none: no conflict)."""
+    before, now = before or {}, now or {}
+    return {part: (before[part], now[part]) for part in before.keys() & now.keys() if before[part] != now[part]}

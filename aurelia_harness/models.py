@@ -222,8 +222,7 @@ class ModelHandle:
         self.name = adapter.card.name
         self._queue: list[tuple[Request, asyncio.Future]] = []
         self._worker: asyncio.Task | None = None
-        self._slots: asyncio.Semaphore | None = None
-        self._slots_loop = None
+        self._slots: asyncio.Semaphore | None = None  # created in the run's (one) event loop
         self._pool: concurrent.futures.ThreadPoolExecutor | None = None
 
     async def generate(self, request: Request) -> Reply:
@@ -245,8 +244,8 @@ class ModelHandle:
 
     async def _generate_parallel(self, request: Request) -> Reply:
         loop = asyncio.get_running_loop()
-        if self._slots is None or self._slots_loop is not loop:  # a semaphore belongs to one event loop
-            self._slots, self._slots_loop = asyncio.Semaphore(self.adapter.parallel_requests), loop
+        if self._slots is None:
+            self._slots = asyncio.Semaphore(self.adapter.parallel_requests)
         if self._pool is None:  # its own threads: as many as requests may be in flight, whatever the loop has
             self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=self.adapter.parallel_requests,
                                                                thread_name_prefix=f"{self.name}-request")

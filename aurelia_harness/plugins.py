@@ -2,7 +2,7 @@
 
 Sources, in order: installed distributions' entry points in the group `avharness` (the first-party
 plugins register there too), then `--plugin` values and harness.toml's `[plugins] load` list (a module
-name, a .py file, a package folder, or model cards alone: a .toml card or a folder of them). A plugin that fails to import or to register is recorded with its
+name, a .py file, a package folder, or TOML files alone: a model card, a task definition, or a folder of them). A plugin that fails to import or to register is recorded with its
 exception; everything else keeps working.
 """
 
@@ -40,9 +40,18 @@ class Registry:
     cards: dict = field(default_factory=dict)
     tasks: dict = field(default_factory=dict)
     strategies: dict = field(default_factory=dict)
+    data_tools: dict = field(default_factory=dict)  # `avharness data NAME` -> tool
     loaded: list = field(default_factory=list)  # plugin names that imported and registered
     problems: list = field(default_factory=list)
     origin: dict = field(default_factory=dict)  # ("task", name) -> plugin name
+    distributions: dict = field(default_factory=dict)  # plugin name -> "dist version" (or a file's content hash)
+
+    def provenance(self, kind: str, name: str) -> str:
+        """Which plugin (distribution and version) registered this adapter, card, task or strategy."""
+        plugin = self.origin.get((kind, name))
+        if plugin is None:
+            return ""
+        return self.distributions.get(plugin) or plugin
 
     def adapter(self, name: str):
         if name not in self.adapters:
@@ -79,28 +88,53 @@ def _make_manager() -> pluggy.PluginManager:
     return pm
 
 
-def _cards_plugin(path: Path):
-    """A plugin that only registers model cards: one .toml file, or every .toml under a folder."""
-    from .cards import load_cards
+def _task_from_file(path: Path):
+    from .config import read_toml
+    from .tasks import ManifestTask
 
-    cards = [load_card(path)] if path.is_file() else load_cards(path)
-    plugin = types.ModuleType(f"avharness_cards_{path.stem}")
+    return ManifestTask(read_toml(path), str(path))
+
+
+def _toml_plugin(path: Path):
+    """A plugin made of TOML files alone: one file, or every .toml under a folder; each is a model card
+    (it names an `adapter`) or a task definition (it names an `answer_form`)."""
+    from .config import read_toml
+    from .errors import ConfigError
+
+    cards, tasks = [], []
+    for file in [path] if path.is_file() else sorted(path.rglob("*.toml")):
+        data = read_toml(file)
+        if "adapter" in data:
+            cards.append(load_card(file))
+        elif "answer_form" in data:
+            tasks.append(_task_from_file(file))
+        else:
+            raise ConfigError(f"{file}: neither a model card (it would name an `adapter`) nor a task definition "
+                              "(it would name an `answer_form`)")
+    plugin = types.ModuleType(f"avharness_toml_{path.stem}")
 
     @hookspecs.hookimpl
     def register_model_cards(register):
         for card in cards:
             register(card)
 
+    @hookspecs.hookimpl
+    def register_tasks(register):
+        for task in tasks:
+            register(task)
+
     plugin.register_model_cards = register_model_cards
+    plugin.register_tasks = register_tasks
     return plugin
 
 
 def _import_path(spec: str):
-    """Import a plugin given as a module name, a .py file, a package folder, a .toml card or a card folder."""
+    """Import a plugin given as a module name, a .py file, a package folder, or TOML files (a model card, a
+    task definition, or a folder of them)."""
     path = Path(spec)
     if path.suffix == ".toml" or (path.is_dir() and not (path / "__init__.py").exists()
                                   and any(path.rglob("*.toml"))):
-        return _cards_plugin(path.resolve())
+        return _toml_plugin(path.resolve())
     if path.suffix == ".py" or path.is_dir() or path.exists():
         path = path.resolve()
         if path.is_dir():
@@ -131,13 +165,20 @@ def discover(extra: list[str] | tuple[str, ...] = (), entry_points: bool = True,
     candidates: list[tuple[str, object]] = []
     if entry_points:
         for ep in sorted(importlib.metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
+            dist = _distribution(ep)
+            if dist:
+                registry.distributions[ep.name] = dist
             try:
                 candidates.append((ep.name, ep.load()))
             except Exception as exc:  # a broken third-party plugin must not take the harness down
-                registry.problems.append(PluginProblem(ep.name, "import", _short(exc), traceback.format_exc()))
+                where = f" (from the distribution {dist.split()[0]}: `pip uninstall {dist.split()[0]}` removes it)" \
+                    if dist else ""
+                registry.problems.append(PluginProblem(ep.name, "import", _short(exc) + where,
+                                                       traceback.format_exc()))
     for spec in extra:
         try:
             candidates.append((str(spec), _import_path(str(spec))))
+            registry.distributions[str(spec)] = _file_identity(Path(spec))
         except Exception as exc:
             registry.problems.append(PluginProblem(str(spec), "import", _short(exc), traceback.format_exc()))
     for i, module in enumerate(modules):
@@ -158,6 +199,29 @@ def discover(extra: list[str] | tuple[str, ...] = (), entry_points: bool = True,
     return registry
 
 
+def _distribution(ep) -> str:
+    """ "name version" of the installed distribution that declares this entry point ("" when unknown)."""
+    dist = getattr(ep, "dist", None)
+    if dist is None:
+        return ""
+    return f"{dist.metadata['Name']} {dist.version}"
+
+
+def _file_identity(path: Path) -> str:
+    """A plugin loaded from a path: its path and the hash of its files, so an edited plugin is a changed one."""
+    import hashlib
+
+    path = Path(path)
+    if not path.exists():
+        return str(path)
+    files = sorted(p for p in (path.rglob("*") if path.is_dir() else [path]) if p.is_file()
+                   and p.suffix in (".py", ".toml", ".txt", ".json", ".jinja"))
+    digest = hashlib.sha256()
+    for f in files:
+        digest.update(f.name.encode() + f.read_bytes())
+    return f"{path.resolve()} sha256:{digest.hexdigest()[:12]}"
+
+
 def _collect(pm: pluggy.PluginManager, name: str, module, registry: Registry) -> bool:
     """Call each hook of one plugin on its own, so one failing hook is reported and the rest still count."""
 
@@ -172,6 +236,8 @@ def _collect(pm: pluggy.PluginManager, name: str, module, registry: Registry) ->
         registry.origin[("model", card.name)] = name
 
     def reg_task(task):
+        if isinstance(task, (str, Path)) and str(task).endswith(".toml"):
+            task = _task_from_file(Path(task))
         registry.tasks[task.name] = task
         registry.origin[("task", task.name)] = name
 
@@ -179,9 +245,14 @@ def _collect(pm: pluggy.PluginManager, name: str, module, registry: Registry) ->
         registry.strategies[strategy_name] = cls
         registry.origin[("strategy", strategy_name)] = name
 
+    def reg_data_tool(tool_name, tool):
+        registry.data_tools[tool_name] = tool
+        registry.origin[("data tool", tool_name)] = name
+
     ok = True
     hooks = [("register_model_adapters", reg_adapter), ("register_model_cards", reg_card),
-             ("register_tasks", reg_task), ("register_strategies", reg_strategy)]
+             ("register_tasks", reg_task), ("register_strategies", reg_strategy),
+             ("register_data_tools", reg_data_tool)]
     for hook_name, register in hooks:
         caller = getattr(pm.hook, hook_name)
         for impl in caller.get_hookimpls():

@@ -1,8 +1,10 @@
 """results.json and summary.md from the journal's records.
 
-Per model x task x strategy: n, the metric (errors and unparseable answers count as wrong / 0) with a 95%
-interval (Wilson for right/wrong metrics, normal approximation for graded ones), errors, unparseable
-answers and mean latency; plus the run's config, seed, harness commit and library versions.
+Per model x task x strategy: n, the task's metric over the answered samples (unparseable answers count as
+wrong / 0) with a 95% interval (Wilson for right/wrong metrics, normal approximation for graded ones),
+coverage and errors apart, unparseable answers, mean latency, agent cost, and each strategy's own columns
+(`Strategy.summarize`); models that produced nothing are listed as failed; plus the run's config, seed,
+harness commit and library versions.
 """
 
 from __future__ import annotations
@@ -48,31 +50,41 @@ def git_commit() -> str | None:
     return out.stdout.strip() + ("-dirty" if dirty else "")
 
 
-def aggregate(records: list[Record], graded_tasks: set[str]) -> list[dict]:
+def _is_graded(r: Record, graded_tasks: set[str]) -> bool:
+    return r.graded if r.graded is not None else r.task in graded_tasks
+
+
+def aggregate(records: list[Record], graded_tasks: set[str], metrics: dict | None = None) -> list[dict]:
+    """One row per model x task x strategy x modality. The score is the mean over answered samples (those
+    without an error); errors are counted apart, with the share answered as `coverage`; `value_all` counts
+    errors as wrong (0). Unparseable answers count as wrong in both."""
     groups: dict[tuple, list[Record]] = defaultdict(list)
     for r in records:
         groups[(r.model, r.task, r.strategy, r.modality)].append(r)
     rows = []
     for (model, task, strategy, modality), recs in sorted(groups.items()):
-        values = [0.0 if r.error or r.score is None else float(r.score) for r in recs]
-        n = len(values)
-        mean = sum(values) / n if n else 0.0
-        graded = task in graded_tasks
-        lo, hi = scoring.mean_interval(values) if graded else scoring.wilson_interval(sum(values), n)
-        latencies = [r.seconds for r in recs if not r.error]
+        answered = [r for r in recs if not r.error]
+        values = [0.0 if r.score is None else float(r.score) for r in answered]
+        n, k = len(recs), len(values)
+        mean = sum(values) / k if k else 0.0
+        graded = _is_graded(recs[0], graded_tasks)
+        lo, hi = scoring.mean_interval(values) if graded else scoring.wilson_interval(sum(values), k)
+        latencies = [r.seconds for r in answered]
         by_cat: dict[str, list[float]] = defaultdict(list)
-        for r, v in zip(recs, values):
+        for r, v in zip(answered, values):
             if r.category:
                 by_cat[r.category].append(v)
         error_kinds: dict[str, int] = defaultdict(int)
         for r in recs:
             if r.error:
                 error_kinds[r.error.get("type", "error")] += 1
+        metric = recs[0].metric or (metrics or {}).get(task) or ("mean_score" if graded else "accuracy")
         rows.append({
-            "model": model, "task": task, "strategy": strategy, "modality": modality, "n": n,
-            "metric": "mean_score" if graded else "accuracy", "value": mean, "ci95": [lo, hi],
-            "errors": sum(1 for r in recs if r.error), "error_types": dict(error_kinds),
-            "unparseable": sum(1 for r in recs if r.unparseable and not r.error),
+            "model": model, "task": task, "strategy": strategy, "modality": modality, "n": n, "answered": k,
+            "coverage": k / n if n else 0.0, "metric": metric, "graded": graded, "value": mean, "ci95": [lo, hi],
+            "value_all": sum(values) / n if n else 0.0,
+            "errors": n - k, "error_types": dict(error_kinds),
+            "unparseable": sum(1 for r in answered if r.unparseable),
             "mean_seconds": sum(latencies) / len(latencies) if latencies else None,
             "by_category": {c: {"n": len(v), "value": sum(v) / len(v)} for c, v in sorted(by_cat.items())},
             "model_hash": recs[0].model_hash, "strategy_hash": recs[0].strategy_hash,
@@ -84,7 +96,7 @@ def aggregate(records: list[Record], graded_tasks: set[str]) -> list[dict]:
 
 
 def agent_cost(recs: list[Record]) -> dict | None:
-    """Per sample: agent calls, tokens and seconds per role; AURELIA's iterations and threshold share."""
+    """Per sample: calls, tokens and seconds of every role but the target's (agents, judges)."""
     roles = sorted({role for r in recs for role in r.usage if role != "target"})
     if not roles:
         return None
@@ -94,44 +106,67 @@ def agent_cost(recs: list[Record]) -> dict | None:
         uses = [r.usage.get(role, {}) for r in recs]
         per_role[role] = {k: sum(u.get(k, 0) for u in uses) / n
                           for k in ("calls", "input_tokens", "output_tokens", "seconds")}
-    out = {"calls_per_sample": sum(v["calls"] for v in per_role.values()), "per_role": per_role}
-    loops = [t for r in recs for t in r.trace if t.get("step") == "aurelia"]
-    if loops:
-        iterations = [it for t in loops for it in t.get("iterations", [])]
-        out.update({
-            "mean_iterations": sum(len(t.get("iterations", [])) for t in loops) / len(loops),
-            "reached_threshold": sum(bool(t.get("reached_threshold")) for t in loops) / len(loops),
-            "score_parse_failures": sum(bool(it.get("score_parse_failed")) for it in iterations),
-            "reasoning_parse_failures": sum(not it.get("reasoning_parse_ok", True) for it in iterations),
-            "computed_here": sum(t.get("source") == "computed" for t in loops),
-            "reused": sum(t.get("source") != "computed" for t in loops),
-        })
+    return {"calls_per_sample": sum(v["calls"] for v in per_role.values()), "per_role": per_role}
+
+
+def failed_models(records: list[Record], model_problems: list) -> list[dict]:
+    """Models that produced nothing to score: every record an error, not all of them the data's (an
+    unreachable server, say), or the model could not load. Their rows would read as 0.0 accuracy; they are
+    reported as failures instead."""
+    from .media.errors import media_error_kinds
+
+    data_kinds = media_error_kinds()
+    by_model: dict[str, list[Record]] = defaultdict(list)
+    for r in records:
+        by_model[r.model].append(r)
+    out = []
+    for model, recs in sorted(by_model.items()):
+        if recs and all(r.error for r in recs) and any(r.error.get("type") not in data_kinds for r in recs):
+            kinds: dict[tuple, int] = defaultdict(int)
+            for r in recs:
+                kinds[(r.error.get("type", "error"), r.error.get("message", ""))] += 1
+            (kind, message), count = max(kinds.items(), key=lambda kv: kv[1])
+            out.append({"model": model, "samples": len(recs), "type": kind, "message": message,
+                        "reason": f"every sample errored ({count} of {len(recs)}: {kind})"})
+    loaded = {m["model"] for m in out}
+    for p in model_problems:
+        if "role" not in p and p["model"] not in by_model and p["model"] not in loaded:
+            out.append({"model": p["model"], "samples": 0, "type": p["type"], "message": p["message"],
+                        "reason": "could not load"})
     return out
 
 
 def write(config, plan, records: list[Record], model_problems: list, registry, elapsed: float = 0.0,
           agent_cards: list | None = None) -> dict:
-    graded = {t.name for t in registry.tasks.values() if getattr(t, "graded", False)}
-    rows = aggregate(records, graded)
+    graded = {t.name for t in registry.tasks.values() if getattr(t, "is_graded", False)}
+    failed = failed_models(records, model_problems)
+    failed_names = {f["model"] for f in failed}
+    scored = [r for r in records if r.model not in failed_names]
+    rows = aggregate(scored, graded, {n: t.metric for n, t in registry.tasks.items()})
     cards = {name: registry.cards[name] for name in {r["model"] for r in rows} if name in registry.cards}
     cards.update({c.name: c for c in plan.cards})  # as run: with this run's [model.NAME] overrides
     cards.update({c.name: c for c in agent_cards or []})
     by_id = {name: {s.id: s for s in samples} for name, samples in plan.samples.items()}
+    strategies = {s.name: s for s in plan.strategies}
     for row in rows:
         task = registry.tasks.get(row["task"])
-        if task is not None and hasattr(task, "corpus_metrics") and row["task"] in by_id:
-            pairs = [(r.prediction or "", by_id[row["task"]][r.sample_id]) for r in records
-                     if (r.model, r.task, r.strategy, r.modality) == (row["model"], row["task"], row["strategy"],
-                                                                      row["modality"])
-                     and r.sample_id in by_id[row["task"]]]
+        cell = [r for r in scored if (r.model, r.task, r.strategy, r.modality) ==
+                (row["model"], row["task"], row["strategy"], row["modality"])]
+        if task is not None and row["task"] in by_id:
+            pairs = [(r.prediction or "", by_id[row["task"]][r.sample_id]) for r in cell
+                     if r.sample_id in by_id[row["task"]]]
             corpus = task.corpus_metrics(pairs)
             if corpus:
                 row["corpus"] = corpus
+        strategy = strategies.get(row["strategy"])
+        own = strategy.summarize(cell) if strategy is not None else None
+        if own:
+            row["strategy_summary"] = own
         paper = paper_figure(cards.get(row["model"]), task, row["strategy"])
         if paper is not None:
             row["paper"] = paper
     comparisons = []
-    for p in compare.within_run(records, graded):
+    for p in compare.within_run(scored, graded):
         entry = p.to_json()
         row = next((r for r in rows if (r["model"], r["task"], r["strategy"], r["modality"]) ==
                     (p.model, p.task, p.b, p.modality)), None)
@@ -142,11 +177,13 @@ def write(config, plan, records: list[Record], model_problems: list, registry, e
         if paper is not None:
             entry["paper_relative_gain"] = paper
         comparisons.append(entry)
+    pipeline = sorted(n for n, c in cards.items() if c.pipeline_check and n not in failed_names)
     results = {
         "schema_version": SCHEMA_VERSION,
         "results": rows,
         "comparisons": comparisons,
-        "pipeline_checks": sorted(n for n, c in cards.items() if c.pipeline_check),
+        "pipeline_checks": pipeline,
+        "failed_models": failed,
         "model_problems": model_problems,
         "skipped_models": plan.skipped_models,
         "data_problems": [str(p) for p in plan.problems],
@@ -187,16 +224,27 @@ def _fmt(value: float | None, pct: bool = True) -> str:
     return f"{100 * value:.1f}" if pct else f"{value:.2f}"
 
 
+def _cell(value) -> str:
+    if isinstance(value, float):
+        return f"{value:.2f}"
+    return str(value)
+
+
 def summary_markdown(results: dict, cards: dict | None = None) -> str:
-    lines = ["# avharness summary", "",
-             "| model | task | strategy | n | metric | score | 95% CI | paper | errors | unparseable | s/sample |",
-             "|---|---|---|---:|---|---:|---|---:|---:|---:|---:|"]
+    lines = ["# avharness summary", ""]
+    for f in results.get("failed_models", []):
+        lines.append(f"**{f['model']} failed**: {f['reason']} — {f['type']}: {f['message']}")
+    if results.get("failed_models"):
+        lines.append("")
+    lines += ["| model | task | strategy | n | metric | score | 95% CI | paper | coverage | errors | unparseable | "
+              "s/sample |", "|---|---|---|---:|---|---:|---|---:|---:|---:|---:|---:|"]
     for r in results["results"]:
         lo, hi = r["ci95"]
         label = r["strategy"] if r.get("modality", "av") == "av" else f"{r['strategy']} [{r['modality']} only]"
+        coverage = f"{100 * r.get('coverage', 1.0):.0f}%"
         lines.append(f"| {r['model']} | {r['task']} | {label} | {r['n']} | {r['metric']} | "
-                     f"{_fmt(r['value'])} | {_fmt(lo)}-{_fmt(hi)} | {_fmt(r.get('paper'))} | {r['errors']} | "
-                     f"{r['unparseable']} | {_fmt(r['mean_seconds'], pct=False)} |")
+                     f"{_fmt(r['value'])} | {_fmt(lo)}-{_fmt(hi)} | {_fmt(r.get('paper'))} | {coverage} | "
+                     f"{r['errors']} | {r['unparseable']} | {_fmt(r['mean_seconds'], pct=False)} |")
     corpus_rows = [r for r in results["results"] if r.get("corpus")]
     if corpus_rows:
         lines += ["", "Caption metrics (corpus level):", "", "| model | task | strategy | BLEU-4 | ROUGE-L | CIDEr-D | METEOR |",
@@ -208,19 +256,26 @@ def summary_markdown(results: dict, cards: dict | None = None) -> str:
                          f"{100 * c['rouge_l']:.1f} | {c['cider_d']:.3f} | {met} |")
     agent_rows = [r for r in results["results"] if r.get("agents")]
     if agent_rows:
-        lines += ["", "Agent cost per sample:", "",
-                  "| model | task | strategy | agent calls | mean iterations | reached threshold | "
-                  "tokens in/out per role | seconds per role | parse failures |",
-                  "|---|---|---|---:|---:|---:|---|---|---:|"]
+        lines += ["", "Agent cost per sample (calls made in this run):", "",
+                  "| model | task | strategy | agent calls | tokens in/out per role | seconds per role |",
+                  "|---|---|---|---:|---|---|"]
         for r in agent_rows:
             a = r["agents"]
             tokens = ", ".join(f"{k} {v['input_tokens']:.0f}/{v['output_tokens']:.0f}" for k, v in a["per_role"].items())
             secs = ", ".join(f"{k} {v['seconds']:.2f}" for k, v in a["per_role"].items())
-            reached = f"{100 * a['reached_threshold']:.0f}%" if "reached_threshold" in a else "-"
-            iters = f"{a['mean_iterations']:.2f}" if "mean_iterations" in a else "-"
-            fails = a.get("score_parse_failures", 0) + a.get("reasoning_parse_failures", 0)
-            lines.append(f"| {r['model']} | {r['task']} | {r['strategy']} | {a['calls_per_sample']:.1f} | {iters} | "
-                         f"{reached} | {tokens} | {secs} | {fails} |")
+            lines.append(f"| {r['model']} | {r['task']} | {r['strategy']} | {a['calls_per_sample']:.1f} | {tokens} | "
+                         f"{secs} |")
+    by_strategy: dict[str, list] = defaultdict(list)
+    for r in results["results"]:
+        if r.get("strategy_summary"):
+            by_strategy[r["strategy"]].append(r)
+    for strategy, rows in sorted(by_strategy.items()):  # each strategy's own columns (Strategy.summarize)
+        columns = list(dict.fromkeys(c for r in rows for c in r["strategy_summary"]))
+        lines += ["", f"{strategy}:", "", "| model | task | " + " | ".join(c.replace("_", " ") for c in columns) + " |",
+                  "|---|---|" + "---:|" * len(columns)]
+        for r in rows:
+            own = r["strategy_summary"]
+            lines.append(f"| {r['model']} | {r['task']} | " + " | ".join(_cell(own.get(c, "-")) for c in columns) + " |")
     if results.get("comparisons"):
         lines += ["", "Paired with baseline (same samples):", "",
                   "| model | task | strategy | n | baseline | strategy | difference | relative | test | "
@@ -239,15 +294,17 @@ def summary_markdown(results: dict, cards: dict | None = None) -> str:
         notes.append(f"- **{name} is a pipeline check, not a real model**: a real architecture with tiny "
                      "random weights. Its scores show that the pipeline runs end to end, nothing about a model.")
     for p in results.get("model_problems", []):
-        notes.append(f"- model {p['model']} could not load: {p['type']}: {p['message']}")
+        if "role" in p:  # a target that could not load is listed as failed above
+            notes.append(f"- {p['role']} model {p['model']} could not load: {p['type']}: {p['message']}")
     for line in results.get("skipped_models", []):
         notes.append(f"- skipped {line}")
     if results.get("data_problems"):
         notes.append(f"- {len(results['data_problems'])} data problem(s) (lines skipped); see results.json")
     if notes:
         lines += ["", "Notes:", *notes]
-    lines += ["", "Scores are percentages; errors and unparseable answers count as wrong. \"paper\": the AURELIA "
-              "paper's figure for the same model, task column and strategy, where the model card carries it.", ""]
+    lines += ["", "Scores are percentages over the samples answered (coverage: their share; errors are counted apart, "
+              "results.json's value_all counts them as wrong); unparseable answers count as wrong. \"paper\": the "
+              "AURELIA paper's figure for the same model, task column and strategy, where the model card carries it.", ""]
     return "\n".join(lines)
 
 

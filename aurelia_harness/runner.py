@@ -16,17 +16,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import report
+from .calls import add_usage
 from .cards import ModelCard
-from .environments import status as environment_status
 from .config import RunConfig
-from .errors import ConfigError, FailedOnError, describe_exception
+from .environments import status as environment_status
+from .errors import ConfigError, FailedOnError, UnknownName, describe_exception
 from .journal import Journal, record_key
+from .jsonl import KeyedStore
 from .media import MediaStore
 from .models import ModelHandle
 from .plugins import Registry
-from .strategy import Context, Strategy
+from .strategy import Context, RunOptions, SettingsError, Strategy
 from .tasks import DataProblem, Task
-from .types import Record, Request, Sample
+from .types import Record, Sample
 
 
 @dataclass
@@ -111,16 +113,25 @@ def build_plan(config: RunConfig, registry: Registry, log=print) -> Plan:
             continue
         cards.append(card)
     groups = registry.task_groups()
-    # "all" means AVReasonBench's tasks where they are registered (AVSynth stays opt-in by name or group)
+    for name, settings in config.task_settings.items():  # every [task.NAME] table is checked, run or not
+        if name not in registry.tasks:
+            raise ConfigError(f"[task.{name}] in harness.toml: {UnknownName('task', name, list(registry.tasks))}")
+        registry.tasks[name].configure(settings)
+    # "all" means AVReasonBench's tasks where they are registered (generated sets stay opt-in by name or group)
     task_names = expand(config.tasks, {n: 1 for n in groups.get("avreasonbench", registry.tasks)}, groups,
                         registry.task)
     tasks = [registry.task(n) for n in task_names]
+    for task in tasks:
+        task.provenance = registry.provenance("task", task.name)
+        for role, card_name in task.roles().items():
+            registry.card(card_name)  # an unknown judge card is a configuration mistake, said now
     strategies = []
     for name in expand(config.strategies, registry.strategies, {}, registry.strategy):
         cls = registry.strategy(name)
-        settings = config.strategy_settings.get(name, {})
         try:
-            strategy = cls(settings)
+            strategy = cls(config.strategy_settings.get(name, {}))
+        except SettingsError:
+            raise
         except (TypeError, ValueError) as exc:
             raise ConfigError(f"strategy '{name}': bad settings in [strategy.{name}]: {exc}") from None
         role_cards = {}
@@ -132,11 +143,11 @@ def build_plan(config: RunConfig, registry: Registry, log=print) -> Plan:
             if card.remote_code_refusal(config):
                 raise ConfigError(f"strategy '{name}': its {role}: {card.remote_code_refusal(config)}")
             role_cards[role] = card
-        strategy.bind(role_cards)  # part of the strategy's identity (hash) where it uses agents
+        strategy.bind(role_cards, registry.provenance("strategy", name))  # both are part of its identity (hash)
         strategies.append(strategy)
     samples, problems = {}, []
     for task in tasks:
-        data = task.load(config)
+        data = task.load_samples(config)
         problems.extend(data.problems)
         chosen = data.samples
         if config.sample_ids:
@@ -177,9 +188,17 @@ class Runner:
         self.shard = Shard.from_env()
         self.media = MediaStore(config.cache_dir / "media", timeout=config.decode_timeout)
         self.journal = Journal(config.output, self.shard.rank, self.shard.world)
-        self.strategy_cache: dict = {}
-        self.agents: dict[str, ModelHandle] = {}  # card name -> loaded agent model, for the whole run
-        self.judges: dict[str, ModelHandle | None] = {}  # judge card name -> loaded model (None: failed)
+        self.options = RunOptions(modality=config.modality, output=config.output, work_file=config.reasoning_file,
+                                  seed=config.seed)
+        self.agents: dict[str, ModelHandle] = {}  # card name -> loaded agent or judge model, for the whole run
+        self.stores: dict[str, KeyedStore] = {}  # strategy name -> its durable per-sample work
+
+    def plugins_of(self, card: ModelCard, task: Task, strategy: Strategy) -> dict:
+        """Which plugin distribution (and version) provided each part of a record: the resume check compares it."""
+        reg = self.registry
+        return {k: v for k, v in {"adapter": reg.provenance("adapter", card.adapter),
+                                  "card": reg.provenance("model", card.name),
+                                  "task": task.provenance, "strategy": strategy.provenance}.items() if v}
 
     def run(self) -> RunResult:
         cfg = self.config
@@ -189,12 +208,11 @@ class Runner:
             self.log(f"skipping model {line}")
         for problem in plan.problems:
             self.log(f"data: {problem}")
-        planned = [(c.name, c.hash, t.name, s.name, s.hash, cfg.modality) for c in plan.cards for t in plan.tasks
-                   for s in plan.strategies]
+        planned = [(c.name, c.hash, t.name, s.name, s.hash, cfg.modality, self.plugins_of(c, t, s))
+                   for c in plan.cards for t in plan.tasks for s in plan.strategies]
         existing = self.journal.read()
         if cfg.overwrite and self.shard.rank == 0:
-            combos = {(m, t, s, mo): (mh, sh) for m, mh, t, s, sh, mo in planned}
-            dropped = self.journal.discard(set(combos), combos)
+            dropped = self.journal.discard(planned)
             if dropped:
                 self.log(f"--overwrite: discarded {dropped} earlier record(s) made with other settings")
             existing = self.journal.read()
@@ -215,15 +233,9 @@ class Runner:
         result = RunResult(cfg.output, {})
         bar = _progress(total, cfg.progress and total > 0)
         for strategy in plan.strategies:
-            strategy.setup(cfg.output, {"reasoning_file": cfg.reasoning_file, "modality": cfg.modality})
+            strategy.setup(self.options)
         try:
-            self._load_agents(plan, work, bar, result)
-            self._load_judges(plan, result)
-            for card in plan.cards:
-                items = work.get(card.name)
-                if not items:
-                    continue
-                self._run_model(card, plan, items, bar, result)
+            asyncio.run(self._run_all(plan, work, bar, result))  # one event loop for the whole run
         except KeyboardInterrupt:
             result.interrupted = True
             self.log("\ninterrupted: every finished record is in the journal; rerun the same command to resume")
@@ -231,8 +243,10 @@ class Runner:
             bar.close()
             for strategy in plan.strategies:
                 strategy.finish()
-            for handle in {id(h): h for h in [*self.agents.values(), *self.judges.values()] if h}.values():
+            for handle in {id(h): h for h in self.agents.values() if h}.values():
                 handle.close()
+            for store in self.stores.values():
+                store.close()
             self.journal.close()
             self.media.close()
         if result.interrupted:
@@ -244,6 +258,14 @@ class Runner:
                                           agent_cards=[h.adapter.card for h in self.agents.values()])
         return result
 
+    async def _run_all(self, plan: Plan, work: dict, bar, result: RunResult) -> None:
+        _enough_threads(self.config.concurrency)
+        self._load_agents(plan, work, bar, result)
+        for card in plan.cards:
+            items = work.get(card.name)
+            if items:
+                await self._run_model(card, items, bar, result)
+
     def _load(self, card: ModelCard):
         adapter_cls = self.registry.adapter(card.adapter)
         adapter = adapter_cls(card, self.media, _device(self.shard))
@@ -251,8 +273,9 @@ class Runner:
         return adapter
 
     def _load_agents(self, plan: Plan, work: dict, bar, result: RunResult) -> None:
-        """Load every agent model that strategies with work left need, once for the whole run. A strategy
-        whose agent cannot load is skipped with one message (its samples stay undone, for a later resume)."""
+        """Load every model that strategies with work left (agents) and tasks (judges) need, once for the
+        whole run. A strategy whose agent cannot load is skipped with one message (its samples stay undone,
+        for a later resume); a task whose judge cannot load scores with its automatic metric, said once."""
         pending = {s.name for items in work.values() for _, s, _ in items}
         skip = self.load_agents([s for s in plan.strategies if s.name in pending], result)
         if skip:
@@ -260,47 +283,22 @@ class Runner:
                 kept = [item for item in items if item[1].name not in skip]
                 bar.update(len(items) - len(kept))
                 work[card_name] = kept
-
-    def _load_judges(self, plan: Plan, result: RunResult) -> None:
-        """Judge models of tasks that score with one; a judge that cannot load leaves its task on its
-        automatic metric, said once."""
         for task in plan.tasks:
-            name = getattr(task, "judge", None)
-            if not name or name in self.judges:
-                continue
-            try:
+            for role, name in task.roles().items():
+                if name in self.agents:
+                    continue
                 card = self.registry.card(name).with_overrides(self.config.model_overrides.get(name, {}))
-                self.judges[name] = self.agents.get(name) or ModelHandle(self._load(card), self.config.batch_size,
-                                                                         role="judge", modality=self.config.modality)
-            except Exception as exc:
-                info = describe_exception(exc)
-                self.log(f"judge model {name} of task {task.name} could not load: {info['type']}: {info['message']}; "
-                         f"scoring {task.name} with its automatic metric")
-                result.model_problems.append({"model": name, "role": f"{task.name}.judge", **info})
-                self.judges[name] = None
+                try:
+                    self.agents[name] = self._handle(self._load(card), role)
+                except Exception as exc:
+                    info = describe_exception(exc)
+                    self.log(f"{role} model {name} of task {task.name} could not load: {info['type']}: "
+                             f"{info['message']}; scoring {task.name} with {task.metric}")
+                    result.model_problems.append({"model": name, "role": f"{task.name}.{role}", **info})
+                    self.agents[name] = None
 
-    async def _judge(self, task, sample: Sample, outcome, rec: Record) -> None:
-        """Score with the task's judge model and rubric; keep its score and rationale in the record."""
-        from .replies import parse_score, rationale
-        from .strategy import call, media_parts
-        from .types import Message, TextPart
-
-        handle = self.judges.get(task.judge)
-        if handle is None:
-            rec.notes.append(f"judge {task.judge} unavailable: scored with {task.metric}")
-            return
-        prompt = task.judge_request_text(sample, outcome.text)
-        request = Request((Message("user", tuple(media_parts(sample)) + (TextPart(prompt),)),), max_new_tokens=128)
-        reply = await call(handle, request, outcome, "judge")
-        parsed = parse_score(reply.text)
-        if parsed.score is None:  # one re-ask, then the answer counts as unparseable
-            reply = await call(handle, request, outcome, "judge")
-            parsed = parse_score(reply.text)
-        rec.usage = outcome.usage
-        rec.trace.append({"step": "judge", "model": task.judge, "score": parsed.score, "notes": parsed.notes,
-                          "rationale": rationale(reply.text), "reply": reply.text, "automatic": rec.score})
-        rec.score = None if parsed.score is None else parsed.score / 10
-        rec.unparseable = parsed.score is None
+    def _handle(self, adapter, role: str = "target") -> ModelHandle:
+        return ModelHandle(adapter, self.config.batch_size, role=role, modality=self.config.modality)
 
     def load_agents(self, strategies: list[Strategy], result: RunResult) -> set[str]:
         """Load the agents of these strategies; return the names of strategies that cannot run."""
@@ -311,8 +309,7 @@ class Runner:
                     continue
                 card = strategy.role_cards.get(role) or self.registry.card(name)
                 try:
-                    self.agents[name] = ModelHandle(self._load(card), self.config.batch_size, role=role,
-                                                    modality=self.config.modality)
+                    self.agents[name] = self._handle(self._load(card), role)
                 except Exception as exc:
                     info = describe_exception(exc)
                     self.log(f"agent model {name} ({role} of {strategy.name}) could not load: "
@@ -321,18 +318,34 @@ class Runner:
                     broken.add(name)
         return {s.name for s in strategies if set(s.roles().values()) & broken}
 
-    def context(self, strategy: Strategy) -> Context:
-        return Context(models={role: self.agents[name] for role, name in strategy.roles().items()},
-                       cache=self.strategy_cache.setdefault(strategy.hash, {}), seed=self.config.seed,
-                       workdir=self.config.output)
+    def store(self, strategy: Strategy) -> KeyedStore | None:
+        """The strategy's durable per-sample work: OUTPUT/<store_name>.jsonl, plus a --reasoning file."""
+        if strategy.store_name is None:
+            return None
+        if strategy.name not in self.stores:
+            path = Path(self.config.output) / f"{strategy.store_name}.jsonl" if self.config.output else None
+            sources = [self.options.work_file] if self.options.work_file else []
+            self.stores[strategy.name] = KeyedStore(path, sources)
+        return self.stores[strategy.name]
 
-    def _run_model(self, card: ModelCard, plan: Plan, items: list, bar, result: RunResult) -> None:
+    def context(self, strategy: Strategy) -> Context:
+        """A fresh context for one sample: the strategy's agents by role, its store, an empty usage ledger."""
+        return Context(models={role: self.agents[name] for role, name in strategy.roles().items()},
+                       store=self.store(strategy), options=self.options)
+
+    def _task_context(self, task: Task, ctx: Context) -> Context:
+        """The scoring stage's context: the task's models (a judge) by role; usage and notes go to the same
+        sample ledger as the strategy's."""
+        models = {role: self.agents[name] for role, name in task.roles().items() if self.agents.get(name)}
+        return Context(models=models, options=self.options, usage=ctx.usage, notes=ctx.notes)
+
+    async def _run_model(self, card: ModelCard, items: list, bar, result: RunResult) -> None:
         shared = self.agents.get(card.name)
         if shared is not None and shared.adapter.card.hash == card.hash:
             handle = shared  # the target is also an agent: one loaded copy serves both
         else:
             try:
-                handle = ModelHandle(self._load(card), self.config.batch_size, modality=self.config.modality)
+                handle = self._handle(self._load(card))
             except Exception as exc:  # no weights, not installed, out of memory: report once, go on
                 info = describe_exception(exc)
                 self.log(f"model {card.name} could not load: {info['type']}: {info['message']}; skipping it")
@@ -340,22 +353,17 @@ class Runner:
                 bar.update(len(items))
                 return
         try:
-            asyncio.run(self._run_items(card, handle, items, bar, result))
+            await self._run_items(card, handle, items, bar, result)
         finally:
             if handle is not shared:
                 handle.close()
 
     async def _run_items(self, card, handle, items, bar, result: RunResult) -> None:
-        _enough_threads(self.config.concurrency)
         limit = asyncio.Semaphore(self.config.concurrency)
-        ctx_by_strategy = {}
 
         async def one(task, strategy, sample):
             async with limit:
-                if strategy.name not in ctx_by_strategy:
-                    ctx_by_strategy[strategy.name] = self.context(strategy)
-                ctx = ctx_by_strategy[strategy.name]
-                record = await self._one(card, handle, task, strategy, sample, ctx)
+                record = await self._one(card, handle, task, strategy, sample)
             self.journal.append(record)
             result.finished += 1
             result.errors += record.error is not None
@@ -366,27 +374,30 @@ class Runner:
 
         await asyncio.gather(*(one(*item) for item in items))
 
-    async def _one(self, card, handle, task: Task, strategy: Strategy, sample: Sample, ctx) -> Record:
+    async def _one(self, card, handle, task: Task, strategy: Strategy, sample: Sample) -> Record:
+        """media check -> strategy -> scoring stage, for one sample; every exception becomes the record's error."""
         modality = self.config.modality
         key = record_key(card.hash, task.name, strategy.hash, sample.id, modality)
         rec = Record(model=card.name, task=task.name, strategy=strategy.name, sample_id=sample.id, key=key,
                      model_hash=card.hash, strategy_hash=strategy.hash, category=sample.category, modality=modality,
-                     metric=task.metric, graded=task.graded)
+                     metric=task.metric, graded=task.is_graded, plugins=self.plugins_of(card, task, strategy))
+        ctx = self.context(strategy)
         start = time.perf_counter()
+        outcome = None
         try:
             _media_precheck(sample)
             outcome = await strategy(sample, handle, ctx)
-            score = task.score(sample, outcome.text)
-            rec.prediction, rec.trace, rec.usage, rec.notes = outcome.text, outcome.trace, outcome.usage, outcome.notes
+            rec.prediction, rec.trace = outcome.text, list(outcome.trace)
+            score = await task.grade(sample, outcome.text, self._task_context(task, ctx))
             rec.parsed, rec.score, rec.unparseable = score.parsed, score.value, score.unparseable
             if score.detail:
-                rec.trace = rec.trace + [{"step": "score", **score.detail}]
-            if getattr(task, "judge", None):
-                await self._judge(task, sample, outcome, rec)
+                rec.trace.append({"step": "score", **score.detail})
         except (KeyboardInterrupt, asyncio.CancelledError):
             raise
         except Exception as exc:  # errors are data: this sample fails, the run goes on
             rec.error = describe_exception(exc)
+        rec.usage = add_usage(add_usage({}, outcome.usage if outcome else {}), ctx.usage)
+        rec.notes = list(dict.fromkeys([*(outcome.notes if outcome else []), *ctx.notes]))
         rec.seconds = time.perf_counter() - start
         return rec
 
@@ -424,27 +435,29 @@ def _progress(total: int, enabled: bool):
 
 
 def distill(config: RunConfig, registry: Registry, out: Path, strategy_name: str = "aurelia", log=None) -> dict:
-    """Run only a strategy's agent loop over the tasks' samples and write one reasoning record per sample to
-    `out` (JSON Lines, appended and fsynced; a rerun skips what is there). Returns counts."""
+    """Run only a strategy's agent work over the tasks' samples, keeping one record per sample in `out` (the
+    strategy's store, JSON Lines, appended and fsynced; a rerun skips what is there). Any strategy that declares
+    agent work (`store_name`, `work_key`, `distill`) can be distilled. Returns counts."""
     import dataclasses
-    import json
 
     log = log or (lambda msg: print(msg, file=sys.stderr))
-    cfg = dataclasses.replace(config, models=[], strategies=[strategy_name])
-    runner = Runner(cfg, registry, log)
+    cfg = dataclasses.replace(config, models=[], strategies=[strategy_name], output=None, reasoning_file=None)
     plan = build_plan(cfg, registry, log)
     strategy = plan.strategies[0]
-    if not hasattr(strategy, "distill"):
-        raise ConfigError(f"strategy '{strategy_name}' has no agent loop to distill")
+    if not strategy.has_agent_work():
+        raise ConfigError(f"strategy '{strategy_name}' declares no agent work to distill")
     for problem in plan.problems:
         log(f"data: {problem}")
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    strategy.setup(None, {"reasoning_file": out, "modality": cfg.modality})
+    runner = Runner(dataclasses.replace(cfg, output=out.parent), registry, log)
+    runner.options = RunOptions(modality=cfg.modality, output=None, seed=cfg.seed)
+    store = KeyedStore(out)
+    runner.stores[strategy.name] = store
+    strategy.setup(runner.options)
     samples = [s for t in plan.tasks for s in plan.samples[t.name]]
-    todo = [s for s in samples if strategy.key(s) not in strategy.done]
+    todo = [s for s in samples if strategy.work_key(s) not in store]
     counts = {"samples": len(samples), "already": len(samples) - len(todo), "written": 0, "errors": 0}
-    result = RunResult(cfg.output, {})
+    result = RunResult(out.parent, {})
     if todo and runner.load_agents([strategy], result):
         raise ConfigError("cannot distill: " + "; ".join(f"{p['model']}: {p['message']}" for p in result.model_problems))
     bar = _progress(len(todo), cfg.progress and bool(todo))
@@ -452,28 +465,27 @@ def distill(config: RunConfig, registry: Registry, out: Path, strategy_name: str
     async def main():
         _enough_threads(cfg.concurrency)
         limit = asyncio.Semaphore(cfg.concurrency)
-        ctx = runner.context(strategy)
-        with open(out, "a", encoding="utf-8") as fh:
-            async def one(sample):
-                async with limit:
-                    try:
-                        _media_precheck(sample)
-                        record = await strategy.distill(sample, ctx)
-                    except (KeyboardInterrupt, asyncio.CancelledError):
-                        raise
-                    except Exception as exc:
-                        info = describe_exception(exc)
-                        log(f"{sample.task} {sample.id}: {info['type']}: {info['message']}")
-                        counts["errors"] += 1
-                        bar.update(1)
-                        return
-                fh.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")
-                fh.flush()
-                os.fsync(fh.fileno())
-                counts["written"] += 1
-                bar.update(1)
 
-            await asyncio.gather(*(one(s) for s in todo))
+        async def one(sample):
+            async with limit:
+                try:
+                    _media_precheck(sample)
+                    record = await strategy.distill(sample, runner.context(strategy))
+                except (KeyboardInterrupt, asyncio.CancelledError):
+                    raise
+                except Exception as exc:
+                    info = describe_exception(exc)
+                    log(f"{sample.task} {sample.id}: {info['type']}: {info['message']}")
+                    counts["errors"] += 1
+                    bar.update(1)
+                    return
+            key = strategy.work_key(sample)
+            if key not in store:  # a strategy that did not keep its record in ctx.store itself
+                store.put(key, record)
+            counts["written"] += 1
+            bar.update(1)
+
+        await asyncio.gather(*(one(s) for s in todo))
 
     try:
         if todo:
@@ -483,7 +495,10 @@ def distill(config: RunConfig, registry: Registry, out: Path, strategy_name: str
         log("\ninterrupted: every finished record is in the file; rerun the same command to resume")
     finally:
         bar.close()
+        strategy.finish()
         for handle in runner.agents.values():
             handle.close()
+        store.close()
+        runner.journal.close()
         runner.media.close()
     return counts

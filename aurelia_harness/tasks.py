@@ -19,8 +19,10 @@ from pathlib import Path
 from typing import Any
 
 from . import caption_metrics, scoring
+from .calls import call, media_parts
 from .errors import ConfigError
-from .types import MediaItem, Sample, Score
+from .replies import parse_score, rationale
+from .types import MediaItem, Message, Request, Sample, Score, TextPart
 
 ANSWER_FORMS = ("mcq", "open", "caption", "auto")  # auto: mcq where a sample has options, else open
 
@@ -115,24 +117,54 @@ def _sample_from(data: Any, root: Path, task: str) -> Sample:
 
 
 class Task:
-    """Base of a task: a name, an answer form, a metric, and a way to load samples.
+    """Base of a task: where its samples come from and how an answer is scored. Tasks never call a model,
+    except a task that scores with a judge, which asks the model bound to its "judge" role in the context.
 
-    Subclasses override `load(config)`; the scoring here covers the three answer forms.
+    Subclasses set `name`, `answer_form`, `metric` and implement `load(config) -> TaskData`; they may override
+    `score(sample, text)` (automatic scoring), `async grade(sample, text, ctx)` (the scoring stage: by default
+    `score`), `roles()` (a judge) and `corpus_metrics(pairs)`. `defaults` lists the settings a
+    [task.NAME] table may set (others are refused); `configure` applies them.
     """
 
     name: str = ""
     title: str = ""
-    answer_form: str = "mcq"  # mcq | open | caption
-    metric: str = "accuracy"  # accuracy (right/wrong) | keyword_recall (graded 0..1)
+    answer_form: str = "mcq"  # mcq | open | caption | auto (mcq where a sample has options, else open)
+    metric: str = "accuracy"  # its name in reports: accuracy (right/wrong), keyword_recall, rouge_l, a plugin's own
+    graded: bool | None = None  # None: graded unless the metric is "accuracy"
     groups: tuple[str, ...] = ()
     synonyms: dict = {}
+    defaults: dict = {}
+    provenance: str = ""  # plugin distribution and version that registered this task (set by discovery)
+
+    @property
+    def is_graded(self) -> bool:
+        return self.metric != "accuracy" if self.graded is None else bool(self.graded)
+
+    @property
+    def settings(self) -> dict:
+        return self.__dict__.get("_settings") or dict(self.defaults)
+
+    def configure(self, settings: dict | None) -> None:
+        """Apply a [task.NAME] table, refusing keys the task does not declare."""
+        from .strategy import check_settings
+
+        self._settings = check_settings("task", self.name, self.defaults, settings)
+
+    def roles(self) -> dict[str, str]:
+        """Models this task scores with: role -> card name (a judge)."""
+        return {}
 
     def load(self, config) -> TaskData:  # pragma: no cover - interface
         raise NotImplementedError
 
-    @property
-    def graded(self) -> bool:
-        return self.metric != "accuracy"
+    def load_samples(self, config) -> TaskData:
+        """`load`, with each sample stamped with its answer form (strategies read `sample.answer_form`)."""
+        import dataclasses
+
+        data = self.load(config)
+        data.samples = [s if s.answer_form else dataclasses.replace(s, answer_form=self.form(s))
+                        for s in data.samples]
+        return data
 
     def form(self, sample: Sample) -> str:
         if self.answer_form == "auto":
@@ -158,6 +190,14 @@ class Task:
             keywords = sample.answer.get("keywords", []) if isinstance(sample.answer, dict) else []
             return Score(scoring.keyword_recall(final, keywords), final[:500], False)
         raise ConfigError(f"task {self.name}: unknown answer form {self.answer_form!r}")
+
+    async def grade(self, sample: Sample, text: str, ctx) -> Score:
+        """The scoring stage. `ctx` is the sample's Context: models by role (a judge), usage ledger, notes."""
+        return self.score(sample, text)
+
+    def corpus_metrics(self, pairs: list[tuple[str, Sample]]) -> dict:
+        """Metrics over the whole set, from (prediction, sample) pairs; {} when the task has none."""
+        return {}
 
 
 def references(sample: Sample) -> list[str]:
@@ -189,12 +229,27 @@ class ManifestTask(Task):
         self.synonyms = dict(definition.get("synonyms", {}))
         self.options_count = definition.get("options_count")
         self.media_expected = dict(definition.get("media_expected", {}))
-        self.judge = definition.get("judge")  # a model card that scores captions, with judge_rubric
+        # [task.NAME] may point the task at its data elsewhere, or name (or change) its judge model card
+        self.defaults = {"manifest": definition.get("data", {}).get("manifest", ""),
+                         "judge": definition.get("judge", "")}
         here = Path(source).parent if source else Path.cwd()
         self.template = (here / definition["prompt"]).read_text().strip() if definition.get("prompt") else None
         self.rubric = (here / definition["judge_rubric"]).read_text().strip() if definition.get("judge_rubric") else None
         if self.judge and not self.rubric:
             raise ConfigError(f"{source}: a judge needs a judge_rubric file")
+
+    @property
+    def judge(self) -> str:
+        """The model card that scores this task's answers with the rubric ("" for the automatic metric)."""
+        return self.settings.get("judge") or ""
+
+    def roles(self) -> dict[str, str]:
+        return {"judge": self.judge} if self.judge else {}
+
+    def configure(self, settings: dict | None) -> None:
+        super().configure(settings)
+        if self.judge and not self.rubric:
+            raise ConfigError(f"task '{self.name}': a judge needs a judge_rubric file in {self.source}")
 
     def check(self, sample: Sample) -> str | None:
         """Structural checks of one sample against this task's shape."""
@@ -215,21 +270,40 @@ class ManifestTask(Task):
         return caption_metrics.corpus_scores([scoring.final_statement(t) for t, _ in pairs],
                                              [references(s) for _, s in pairs])
 
-    def judge_request_text(self, sample: Sample, text: str) -> str:
+    def judge_request(self, sample: Sample, text: str) -> Request:
         refs = "\n".join(f"- {r}" for r in references(sample)) or "(none)"
-        return self.rubric.format(references=refs, prediction=scoring.final_statement(text) or "(empty)",
-                                  question=sample.question)
+        prompt = self.rubric.format(references=refs, prediction=scoring.final_statement(text) or "(empty)",
+                                    question=sample.question)
+        return Request((Message("user", tuple(media_parts(sample)) + (TextPart(prompt),)),), max_new_tokens=128)
+
+    async def grade(self, sample: Sample, text: str, ctx) -> Score:
+        """The automatic score, replaced by the judge's (score / 10) where the task names a judge: one re-ask
+        on an unreadable judge reply, then the answer counts as unparseable. A judge that could not load
+        leaves the automatic score, with a note."""
+        automatic = self.score(sample, text)
+        if not self.judge:
+            return automatic
+        if "judge" not in ctx.models:
+            ctx.notes.append(f"judge {self.judge} unavailable: scored with {self.metric}")
+            return automatic
+        request = self.judge_request(sample, text)
+        replies = []
+        for _ in range(2):
+            reply = await call(ctx.model("judge"), request, ctx, "judge")
+            replies.append(reply.text)
+            parsed = parse_score(reply.text)
+            if parsed.score is not None:
+                break
+        detail = {**automatic.detail, "judge": {"model": self.judge, "score": parsed.score, "notes": parsed.notes,
+                                                 "rationale": rationale(replies[-1]), "replies": replies,
+                                                 "prompt": request.messages[-1].text,
+                                                 "automatic": automatic.value}}
+        if parsed.score is None:
+            return Score(0.0, automatic.parsed, True, detail)
+        return Score(parsed.score / 10, automatic.parsed, False, detail)
 
     def manifest_path(self, config) -> Path:
-        data = self.definition.get("data", {})
-        if data.get("source") == "avsynth":
-            from .synth import dataset_dir, generate
-
-            root = dataset_dir((config.data_root or config.cache_dir / "data"), config.avsynth_per_task,
-                               config.avsynth_seed)
-            return generate(root, config.avsynth_per_task, config.avsynth_seed, [data["subset"]])[data["subset"]]
-        override = getattr(config, "task_overrides", {}).get(self.name, {})
-        path = Path(os.path.expanduser(override.get("manifest") or data.get("manifest", "")))
+        path = Path(os.path.expanduser(self.settings.get("manifest") or ""))
         if not path.is_absolute():
             base = config.data_root or Path.cwd()
             path = base / path

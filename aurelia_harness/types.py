@@ -42,6 +42,7 @@ class Sample:
     reasoning: str | None = None  # reference reasoning, where the dataset has it
     category: str = ""
     metadata: dict = field(default_factory=dict)
+    answer_form: str = ""  # mcq | open | caption: stamped by the task when it loads (Task.load_samples)
 
     @property
     def is_multiple_choice(self) -> bool:
@@ -187,6 +188,7 @@ class Record:
     modality: str = "av"  # av | video | audio | text: which inputs the models were given
     metric: str = ""  # the task's metric name (accuracy, keyword_recall, a plugin's own ...)
     graded: bool | None = None  # True: score is a 0..1 grade; False: right/wrong; None: older record
+    plugins: dict = field(default_factory=dict)  # part -> "distribution version" that provided it (resume check)
     schema_version: int = SCHEMA_VERSION
 
     def to_json(self) -> dict:

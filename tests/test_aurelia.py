@@ -47,9 +47,9 @@ def test_stops_at_the_iteration_that_crosses_the_threshold(tmp_path, clips):
         assert trace["scores"] == [3, 5, 7] and trace["chosen"] == 2 and trace["reached_threshold"]
         assert rec["usage"]["reasoner"]["calls"] == 3 and rec["usage"]["summarizer"]["calls"] == 3
         assert rec["usage"]["evaluator"]["calls"] == 3 and rec["usage"]["target"]["calls"] == 1
-    agents_row = result.results["results"][0]["agents"]
-    assert agents_row["calls_per_sample"] == 9 and agents_row["mean_iterations"] == 3
-    assert agents_row["reached_threshold"] == 1.0
+    row = result.results["results"][0]
+    assert row["agents"]["calls_per_sample"] == 9 and row["strategy_summary"]["mean_iterations"] == 3
+    assert row["strategy_summary"]["reached_threshold"] == 1.0
 
 
 def test_never_crossing_runs_every_iteration_and_picks_the_argmax(tmp_path, clips):
@@ -120,7 +120,7 @@ def test_unstructured_reasoning_is_reasked_and_recorded(tmp_path, clips):
     it = loop(recs[0])["iterations"][0]
     assert not it["reasoning_parse_ok"] and "reasoner: re-asked" in it["notes"]
     assert AgentScript.calls("reasoner-s") == 2
-    assert result.results["results"][0]["agents"]["reasoning_parse_failures"] == 1
+    assert result.results["results"][0]["strategy_summary"]["reasoning_parse_failures"] == 1
 
 
 def test_reasoning_is_computed_once_for_every_target_model(tmp_path, clips):

@@ -82,7 +82,8 @@ def test_bad_media_and_failing_model_become_per_sample_errors(tmp_path, clips):
     assert by_id["s6"]["error"] is None and "no audio track" in by_id["s6"]["notes"][0]
     assert by_id["s0"]["score"] == 1.0 and by_id["s7"]["score"] == 1.0
     row = result.results["results"][0]
-    assert row["errors"] == 5 and row["value"] == pytest.approx(3 / 8)
+    assert row["errors"] == 5 and row["value"] == 1.0  # over the 3 answered samples
+    assert row["coverage"] == pytest.approx(3 / 8) and row["value_all"] == pytest.approx(3 / 8)
 
 
 def test_resume_finishes_the_rest_without_duplicates(tmp_path, clips):

@@ -3,7 +3,7 @@ import json
 import numpy as np
 import pytest
 
-from aurelia_harness import synth
+from avharness_plugins.tasks import avsynth as synth
 from aurelia_harness.media import decode, probe
 
 

@@ -40,3 +40,13 @@ class DecodeFailed(MediaError):
 
 class DecodeTimeout(MediaError):
     kind = "decode_timeout"
+
+
+def media_error_kinds() -> set[str]:
+    """The record error types that come from the media (the data), not from a model."""
+    kinds, todo = set(), [MediaError]
+    while todo:
+        cls = todo.pop()
+        kinds.add(cls.kind)
+        todo.extend(cls.__subclasses__())
+    return kinds

@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-import os
 from pathlib import Path
 
 from aurelia_harness.media import content_hash
@@ -51,12 +50,11 @@ class Aurelia(Strategy):
         "agent_timeout": 600.0,
     }
 
+    store_name = "reasoning"  # OUTPUT/reasoning.jsonl: each sample's reasoning, reused across models and resumes
+
     def __init__(self, settings=None):
         super().__init__(settings)
         s = self.settings
-        unknown = set(s) - set(self.defaults)
-        if unknown:
-            raise ValueError(f"unknown setting(s) {', '.join(sorted(unknown))}; known: {', '.join(self.defaults)}")
         s["threshold"], s["max_iterations"], s["reasks"] = int(s["threshold"]), int(s["max_iterations"]), int(s["reasks"])
         if not 1 <= s["threshold"] <= 10 or s["max_iterations"] < 1:
             raise ValueError("threshold must be 1..10 and max_iterations at least 1")
@@ -64,9 +62,7 @@ class Aurelia(Strategy):
                              ("keyframes", ("uniform", "ssim"))):
             if s[key] not in allowed:
                 raise ValueError(f"{key} must be one of {', '.join(allowed)}, not {s[key]!r}")
-        self.done: dict[str, dict] = {}  # reasoning key -> reasoning record
-        self._inflight: dict[str, asyncio.Future] = {}
-        self._store: Path | None = None
+        self.modality = "av"
 
     # -- wiring ----------------------------------------------------------------------------------------
     def roles(self) -> dict[str, str]:
@@ -76,43 +72,18 @@ class Aurelia(Strategy):
         payload = json.dumps([super().identity(), PROMPTS], sort_keys=True, default=str)
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
-    def setup(self, workdir: Path | None, options: dict) -> None:
-        self.modality = options.get("modality", "av")  # agents see only these inputs too: part of the key
-        if options.get("reasoning_file"):
-            self._load(Path(options["reasoning_file"]))
-        if workdir is not None:
-            self._store = Path(workdir) / "reasoning.jsonl"
-            self._load(self._store)
+    def setup(self, options) -> None:
+        self.modality = options.modality  # agents see only these inputs too: part of the key
 
-    def _load(self, path: Path) -> None:
-        if not path.exists():
-            return
-        for line in path.read_bytes().split(b"\n"):
-            try:
-                record = json.loads(line)
-            except ValueError:
-                continue  # a torn or damaged line: that sample's reasoning is recomputed
-            if isinstance(record, dict) and "key" in record:
-                self.done.setdefault(record["key"], record)
-
-    def _save(self, record: dict) -> None:
-        if self._store is None:
-            return
-        self._store.parent.mkdir(parents=True, exist_ok=True)
-        with open(self._store, "a", encoding="utf-8") as fh:
-            fh.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-
-    # -- the cache key: the sample's content and everything the agents' work depends on ------------------
-    def key(self, sample: Sample) -> str:
+    # -- the store key: the sample's content and everything the agents' work depends on ------------------
+    def work_key(self, sample: Sample) -> str:
         media = [[m.kind, m.role, content_hash(m.path) if m.path.exists() else f"missing:{m.path.name}"]
                  for m in sample.media]
         loop = {k: v for k, v in self.settings.items() if k not in ("max_new_tokens", "target_receives",
                                                                       "below_threshold", "agent_timeout")}
         agents = {role: card.hash for role, card in sorted(self.role_cards.items())}
         payload = [media, sample.question, list(sample.options), agents, loop, self.version,
-                   getattr(self, "modality", "av"),
+                   self.modality,
                    {k: v for k, v in PROMPTS.items() if k != "target"}]
         return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:24]
 
@@ -139,7 +110,7 @@ class Aurelia(Strategy):
         return outcome
 
     def target_prompt(self, sample: Sample, iteration: dict | None) -> str:
-        form = "mcq" if sample.options else ("caption" if isinstance(sample.answer, dict) else "open")
+        form = sample.answer_form or ("mcq" if sample.options else "open")
         if iteration is None:  # below threshold with the baseline fallback: the plain question
             from . import TEMPLATES
 
@@ -152,29 +123,11 @@ class Aurelia(Strategy):
                                               reasoning="\n".join(lines))
 
     async def reasoning(self, sample: Sample, ctx) -> dict:
-        """The sample's reasoning: from memory, the output folder, a distill file, or computed once."""
-        key = self.key(sample)
-        if key in self.done:
-            record = self.done[key]
-            return {**record, "_source": record.get("_source", "cache")}
-        loop = asyncio.get_running_loop()
-        pending = self._inflight.get(key)
-        if pending is not None and pending.get_loop() is loop:
-            return {**(await asyncio.shield(pending)), "_source": "cache"}
-        future = loop.create_future()
-        self._inflight[key] = future
-        try:
-            record = await self._compute(sample, ctx, key)
-        except BaseException as exc:
-            future.set_exception(exc)
-            future.exception()  # retrieved: waiting samples see it, the loop does not warn
-            raise
-        finally:
-            self._inflight.pop(key, None)
-        self.done[key] = record
-        self._save(record)
-        future.set_result(record)
-        return {**record, "_source": "computed"}
+        """The sample's reasoning: computed once per key for the whole run (or taken from the output folder's
+        reasoning.jsonl or a distill file), with where it came from under "_source"."""
+        key = self.work_key(sample)
+        record, source = await ctx.store.once(key, lambda: self._compute(sample, ctx, key))
+        return {**record, "_source": source}
 
     async def _ask(self, ctx, role: str, request: Request, outcome: Outcome) -> str:
         try:
@@ -258,6 +211,22 @@ class Aurelia(Strategy):
                 "scores": scores, "chosen": chosen, "best_score": scores[chosen],
                 "reached_threshold": bool(reached), "iterations": iterations, "usage": usage.usage,
                 "settings": {k: v for k, v in s.items()}, "prompt_version": self.version}
+
+    def summarize(self, records: list) -> dict | None:
+        """AURELIA's columns per model x task: iterations, how often the critic's threshold was reached,
+        agent replies that could not be read, and how much reasoning was computed in this run or reused."""
+        loops = [t for r in records for t in r.trace if t.get("step") == "aurelia"]
+        if not loops:
+            return None
+        iterations = [it for t in loops for it in t.get("iterations", [])]
+        return {
+            "mean_iterations": sum(len(t.get("iterations", [])) for t in loops) / len(loops),
+            "reached_threshold": sum(bool(t.get("reached_threshold")) for t in loops) / len(loops),
+            "score_parse_failures": sum(bool(it.get("score_parse_failed")) for it in iterations),
+            "reasoning_parse_failures": sum(not it.get("reasoning_parse_ok", True) for it in iterations),
+            "computed_here": sum(t.get("source") == "computed" for t in loops),
+            "reused": sum(t.get("source") != "computed" for t in loops),
+        }
 
     async def distill(self, sample: Sample, ctx) -> dict:
         """The reasoning-enhanced data record for one sample (the paper's data generation)."""

@@ -1,13 +1,93 @@
-"""Registers every task defined in the project's tasks/ folder (one TOML file per task)."""
+"""The first-party tasks: every task defined in the project's tasks/ folder (one TOML file per task), AVSynth
+(generated on first use, configured in harness.toml's [data.avsynth]), and the data tools `avharness data
+synth` and `avharness data import`."""
+
+from __future__ import annotations
+
+from pathlib import Path
 
 from aurelia_harness import hookimpl
 from aurelia_harness.config import PROJECT_ROOT, read_toml
+from aurelia_harness.errors import HarnessError
+from aurelia_harness.strategy import check_settings
 from aurelia_harness.tasks import ManifestTask
 
 TASKS_DIR = PROJECT_ROOT / "tasks"
+AVSYNTH_DEFAULTS = {"per_task": 4, "seed": 0}  # [data.avsynth]: samples per category, generator seed
+
+
+class AVSynthTask(ManifestTask):
+    """One AVSynth category; its manifest is generated with ffmpeg under the data root (default: the cache)
+    the first time it is needed, and reused after."""
+
+    def manifest_path(self, config) -> Path:
+        from .avsynth import dataset_dir, generate
+
+        table = config.table("data", "avsynth")
+        opts = check_settings("data", "avsynth", AVSYNTH_DEFAULTS, table)
+        per_task, seed = int(opts["per_task"]), int(opts["seed"])
+        subset = self.definition["data"]["subset"]
+        root = dataset_dir(config.data_root or config.cache_dir / "data", per_task, seed)
+        return generate(root, per_task, seed, [subset])[subset]
 
 
 @hookimpl
 def register_tasks(register):
     for path in sorted(TASKS_DIR.glob("*.toml")):
-        register(ManifestTask(read_toml(path), str(path)))
+        definition = read_toml(path)
+        cls = AVSynthTask if definition.get("data", {}).get("source") == "avsynth" else ManifestTask
+        register(cls(definition, str(path)))
+
+
+class SynthTool:
+    help = "generate the AVSynth offline benchmark with ffmpeg"
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("--out", type=Path, required=True)
+        parser.add_argument("--per-task", type=int, default=8)
+        parser.add_argument("--seed", type=int, default=0)
+        parser.add_argument("--categories", type=lambda v: [c.strip() for c in v.split(",") if c.strip()])
+
+    def run(self, args) -> int:
+        from .avsynth import CATEGORIES, generate
+
+        categories = args.categories or list(CATEGORIES)
+        unknown = set(categories) - set(CATEGORIES)
+        if unknown:
+            raise HarnessError(f"unknown AVSynth categories: {', '.join(sorted(unknown))}; "
+                               f"known: {', '.join(CATEGORIES)}")
+        for category, path in generate(args.out, args.per_task, args.seed, categories).items():
+            print(f"{category:14} {path}")
+        return 0
+
+
+class ImportTool:
+    help = "convert source annotations (music-avqa, avsd, valor, aurelia) to a manifest"
+
+    def add_arguments(self, parser) -> None:
+        from .importers import FORMATS
+
+        parser.add_argument("format", choices=sorted(FORMATS))
+        parser.add_argument("src", type=Path, help="the source annotation file")
+        parser.add_argument("--out", type=Path, required=True, help="dataset folder to write (manifest.jsonl + media/)")
+        parser.add_argument("--videos", type=Path, help="folder holding the source videos")
+        parser.add_argument("--copy", action="store_true", help="copy media into OUT/media instead of linking")
+        parser.add_argument("--history", type=int, default=0, help="avsd: earlier dialog turns to include")
+
+    def run(self, args) -> int:
+        from .importers import FORMATS
+
+        report = FORMATS[args.format](args.src, args.out, videos=args.videos, copy=args.copy, history=args.history)
+        print(f"{report.manifest}: {report.written} samples written, {len(report.skipped)} skipped, "
+              f"{len(report.missing_media)} media file(s) not found")
+        for line in report.skipped[:20]:
+            print(f"  skipped {line}")
+        if report.missing_media:
+            print(f"  missing media, e.g. {report.missing_media[0]} (run `avharness data validate {args.out}`)")
+        return 0
+
+
+@hookimpl
+def register_data_tools(register):
+    register("synth", SynthTool())
+    register("import", ImportTool())

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import ffmpeg
 
-from .media.ffmpeg_bin import ffmpeg_path
+from aurelia_harness.media.ffmpeg_bin import ffmpeg_path
 
 CATEGORIES = ("count", "caption", "compositional", "geo", "sync", "dance")
 SIZE = (160, 120)
