@@ -17,20 +17,20 @@ from dataclasses import dataclass
 from .cards import ModelCard
 from .errors import describe_exception
 from .media import MediaStore
+from .media.policy import MediaPolicy
 from .types import AudioPart, ImagePart, Reply, Request, TextPart, VideoPart, restrict_modality
 
 
 @dataclass(frozen=True)
 class Accepts:
-    """What a model can take in one request."""
+    """What a model can take in one request (checked before the adapter sees it; a request beyond it is
+    refused as that sample's error). Frames and soundtracks are the media policy's (the card's [media])."""
 
     video: bool = True
     audio: bool = True
     image: bool = True
-    audio_in_video: bool = True  # feeds a video's own soundtrack
     max_audio_items: int = 8
     max_video_items: int = 1
-    max_frames: int = 32
 
 
 def conversation(request: Request, video=None, audio=None, image=None) -> list[dict]:
@@ -67,11 +67,13 @@ class ModelAdapter:
     accepts = Accepts()
     parallel_requests = 0
     frames_adjustable = True  # False when the model's own code picks its frames: no retry with fewer
+    media_defaults: dict = {"frames": 16}  # the family's [media] defaults, under the card's own table
 
     def __init__(self, card: ModelCard, media: MediaStore, device: str | None = None):
         self.card = card
         self.media = media
         self.device = device
+        self.policy = MediaPolicy.from_card(card, self.media_defaults)  # frames, pixels, audio: parsed once
         self.loaded = False
         if self.parallel_requests:  # server- and API-backed: a card may allow more or fewer in flight
             self.parallel_requests = int(card.get("parallel_requests", self.parallel_requests))
@@ -142,15 +144,11 @@ class ModelAdapter:
                 return self._with_fewer_frames(request, exc)
             return _failed(exc)
 
-    def frame_budget(self) -> int:
-        """Frames this adapter samples per video (the card's media.frames)."""
-        return int(self.card.get("media.frames", 16))
-
     def _with_fewer_frames(self, request: Request, error: BaseException) -> Reply:
         """A sample that ran out of accelerator memory is retried with half the frames, down to 2."""
         if not self.frames_adjustable:
             return _failed(error)
-        frames = self.frame_budget()
+        frames = self.policy.frame_cap
         for part in request.media_parts():
             if isinstance(part, VideoPart) and part.max_frames:
                 frames = min(frames, part.max_frames)

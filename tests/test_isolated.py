@@ -155,8 +155,9 @@ python = "{sys.executable}"
     out = tmp_path / "out"
     common = ["--plugin", str(card), "--models", "fake-minicpm-o", "--strategy", "baseline", "--tasks",
               "avsynth-sync", "--limit", "2", "--no-progress"]
-    assert main([*common, "--output", str(tmp_path / "refused")]) == 0
-    assert "asks to run code from the hub" in capsys.readouterr().err
+    assert main([*common, "--output", str(tmp_path / "refused")]) == 3  # its only model may not run
+    err = capsys.readouterr().err
+    assert "asks to run code from the hub" in err and "avharness: no model could run" in err
     assert main([*common, "--output", str(out), "--trust-remote-code"]) == 0
     records = [json.loads(x) for x in (out / "samples.jsonl").read_text().splitlines()]
     answers = [json.loads(r["prediction"]) for r in records if r.get("prediction")]
@@ -174,8 +175,9 @@ def test_a_card_without_its_environment_is_skipped_with_one_line(tmp_path, capsy
     assert "would create" in planned and "-m venv" in planned and "transformers==4.44.2" in planned
     assert not environments.environment_python(REGISTRY.card("minicpm-o-2.6")).exists()
     assert main(["--models", "minicpm-o-2.6", "--trust-remote-code", "--tasks", "avsynth-sync", "--limit", "1",
-                 "--strategy", "baseline", "--output", str(tmp_path / "out"), "--no-progress"]) == 0
+                 "--strategy", "baseline", "--output", str(tmp_path / "out"), "--no-progress"]) == 3
     err = capsys.readouterr().err
+    assert err.count("avharness: no model could run") == 1
     assert "minicpm-o-2.6: runs in its own Python environment, which is missing" in err
     assert "avharness env create minicpm-o-2.6" in err
 

@@ -28,8 +28,8 @@ def _mime(path) -> str:
 
 
 class GeminiAdapter(ModelAdapter):
-    accepts = Accepts(video=True, audio=True, image=True, audio_in_video=True, max_audio_items=16,
-                      max_video_items=8, max_frames=0)
+    accepts = Accepts(video=True, audio=True, image=True, max_audio_items=16,
+                      max_video_items=8)
     parallel_requests = 8
 
     def load(self) -> None:

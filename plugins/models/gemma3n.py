@@ -39,9 +39,10 @@ def tiny_vocab(text_size: int = 300) -> dict[str, int]:
 
 
 class Gemma3nAdapter(HFMultimodalAdapter):
+    media_defaults = {**HFMultimodalAdapter.media_defaults, "frames": 8}
     model_class = "Gemma3nForConditionalGeneration"
-    accepts = Accepts(video=True, audio=True, image=True, audio_in_video=True, max_audio_items=8,
-                      max_video_items=2, max_frames=32)
+    accepts = Accepts(video=True, audio=True, image=True, max_audio_items=8,
+                      max_video_items=2)
 
     def build_tiny(self, folder: Path) -> Path:
         from aurelia_harness.tiny import build_once
@@ -82,8 +83,6 @@ class Gemma3nAdapter(HFMultimodalAdapter):
             Gemma3nForConditionalGeneration(config).eval().save_pretrained(tmp)
         return folder
 
-    def frame_budget(self) -> int:
-        return int(self.card.get("media.frames", 8))
 
     def processor_inputs(self, request: Request):
         return self.frames_as_images_inputs(request)

@@ -22,8 +22,8 @@ TINY_TEMPLATE = ("{% for m in messages %}<start_of_turn>{{ 'model' if m['role'] 
 
 class Gemma4Adapter(HFMultimodalAdapter):
     model_class = "Gemma4ForConditionalGeneration"
-    accepts = Accepts(video=True, audio=True, image=True, audio_in_video=True, max_audio_items=8,
-                      max_video_items=2, max_frames=64)
+    accepts = Accepts(video=True, audio=True, image=True, max_audio_items=8,
+                      max_video_items=2)
 
     def build_tiny(self, folder: Path) -> Path:
         from aurelia_harness.tiny import build_once, byte_vocab
@@ -62,8 +62,6 @@ class Gemma4Adapter(HFMultimodalAdapter):
             Gemma4ForConditionalGeneration(config).eval().save_pretrained(tmp)
         return folder
 
-    def frame_budget(self) -> int:
-        return int(self.card.get("media.frames", 16))
 
     def processor_inputs(self, request: Request):
         from transformers.video_utils import VideoMetadata
@@ -78,13 +76,10 @@ class Gemma4Adapter(HFMultimodalAdapter):
                                           fps=1000.0, width=clip.frames.shape[2], height=clip.frames.shape[1],
                                           frames_indices=[int(round(t * 1000)) for t in clip.timestamps]))
             items = [{"type": "video"}]
-            if part.with_audio:
-                track = self.media.audio_or_none(part.path, self.audio_rate)
-                if track is None or not len(track.samples):
-                    notes.append(f"{part.path.name} has no audio track: fed video only")
-                else:
-                    audio.append(track.samples)
-                    items.append({"type": "audio"})
+            track = self.policy.soundtrack(self.media, part, notes)
+            if track is not None:
+                audio.append(track.samples)
+                items.append({"type": "audio"})
             return items
 
         conversation = self.walk(request, video, self.audio_items(audio), self.image_items(images))

@@ -6,7 +6,6 @@ request (`processor_inputs`) and how its tiny pipeline-check model is built (`bu
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from pathlib import Path
 
@@ -39,6 +38,7 @@ class HFMultimodalAdapter(ModelAdapter):
     model_class = ""  # the transformers class to load
     tiny_version = 1
     load_options: dict = {}  # extra from_pretrained arguments of the family
+    media_defaults = {"frames": 16, "max_pixels": 360 * 420}  # under the card's [media]
 
     def build_tiny(self, folder: Path) -> Path:  # pragma: no cover - interface
         raise NotImplementedError
@@ -74,18 +74,12 @@ class HFMultimodalAdapter(ModelAdapter):
         if not self.card.get("device_map"):
             model = model.to(self.device or "cpu")
         self.model = model.eval()
-        self.video_spec = VideoSpec(n_frames=self.frame_budget(),
-                                    max_pixels=int(self.card.get("media.max_pixels", 360 * 420)), max_side=None)
-        self.audio_rate = int(self.card.get("media.audio_rate", 16000))
+        self.audio_rate = self.policy.audio_rate
         self.loaded = True
 
     def spec_for(self, part: VideoPart) -> VideoSpec:
-        """The card's frame budget, narrowed by a strategy's hint or an out-of-memory retry."""
-        spec = self.video_spec
-        if part.sampler != "uniform" or part.max_frames:
-            spec = dataclasses.replace(spec, sampler=part.sampler,
-                                       n_frames=min(spec.n_frames, part.max_frames or spec.n_frames))
-        return spec
+        """The media policy's decode spec for this video part (the card's budget, narrowed by hints)."""
+        return self.policy.video_spec(part)
 
     def even_frames(self, frames: np.ndarray) -> np.ndarray:
         """Qwen-style vision towers group frames in temporal pairs."""
@@ -118,13 +112,10 @@ class HFMultimodalAdapter(ModelAdapter):
             times = ", ".join(f"{t:.1f}s" for t in clip.timestamps)
             images.extend(clip.frames)
             items = [{"type": "text", "text": f"Frames of the video at {times}:"}] + [{"type": "image"}] * len(clip.frames)
-            if part.with_audio:
-                track = self.media.audio_or_none(part.path, self.audio_rate)
-                if track is None or not len(track.samples):
-                    notes.append(f"{part.path.name} has no audio track: fed frames only")
-                else:
-                    audio.append(track.samples)
-                    items += [{"type": "text", "text": "The video's soundtrack:"}, {"type": "audio"}]
+            track = self.policy.soundtrack(self.media, part, notes, fed="frames only")
+            if track is not None:
+                audio.append(track.samples)
+                items += [{"type": "text", "text": "The video's soundtrack:"}, {"type": "audio"}]
             return items
 
         conversation = self.walk(request, video, self.audio_items(audio), self.image_items(images))

@@ -34,8 +34,8 @@ def resolve_pip_file(spec: str) -> Path:
 
 
 class HFTextAdapter(ModelAdapter):
-    accepts = Accepts(video=False, audio=False, image=False, audio_in_video=False, max_audio_items=0,
-                      max_video_items=0, max_frames=0)
+    accepts = Accepts(video=False, audio=False, image=False, max_audio_items=0,
+                      max_video_items=0)
 
     def load(self) -> None:
         import torch

@@ -35,9 +35,8 @@ import numpy as np
 
 from aurelia_harness.config import default_cache_dir
 from aurelia_harness.environments import environment_python, source_path
-from aurelia_harness.media import VideoSpec
 from aurelia_harness.models import ModelAdapter, conversation
-from aurelia_harness.types import Reply, Request, VideoPart
+from aurelia_harness.types import Reply, Request
 
 
 WORKER = Path(__file__).with_name("isolated_worker.py")
@@ -55,6 +54,7 @@ class IsolatedEnvAdapter(ModelAdapter):
     """Subclasses set `family_file` (the worker-side code) and `accepts`; they may override `load_options`.
     `media_as`: "arrays" (decoded here: frames with their times, audio at the card's rate) or "files" (for
     models whose own processor reads the files; the card's frame budget does not apply then)."""
+    media_defaults = {"frames": 16, "max_pixels": 448 * 448}
 
     family_file: Path
     media_as = "arrays"
@@ -85,24 +85,12 @@ class IsolatedEnvAdapter(ModelAdapter):
                 "trust_remote_code": bool(card.get("trust_remote_code")),  # the runner has checked the user allows it
                 "model": dict(card.get("worker", {}) or {})}
 
-    def video_spec(self, part: VideoPart) -> VideoSpec:
-        """The card's frames (`media.frames`, or `media.fps` capped at `media.frames`), narrowed by a
-        strategy's sampler / frame cap hint or an out-of-memory retry."""
-        frames = self.frame_budget()
-        if part.max_frames:
-            frames = min(frames, part.max_frames)
-        fps = self.card.get("media.fps")
-        max_pixels = int(self.card.get("media.max_pixels", 448 * 448))
-        if part.sampler != "uniform" or not fps:
-            return VideoSpec(n_frames=frames, max_side=None, max_pixels=max_pixels, sampler=part.sampler)
-        return VideoSpec(n_frames=None, fps=float(fps), max_frames=frames, max_side=None, max_pixels=max_pixels)
-
     def encode_files(self, request: Request) -> tuple[list[dict], list[str]]:
         """The request as family-neutral messages naming the media files, for models whose own code reads
         them: each file is checked with the media layer first (missing or undecodable: this sample's error),
         and a video says whether its soundtrack is to be used."""
         notes: list[str] = []
-        hears_video = self.card.get("media.audio_in_video", True)
+        hears_video = self.policy.audio_in_video
 
         def video(part):
             info = self.media.probe(part.path)  # a missing or undecodable file fails here, for this sample
@@ -128,7 +116,7 @@ class IsolatedEnvAdapter(ModelAdapter):
         float32 mono at the card's rate), or as checked file paths when `media_as = "files"`."""
         if self.media_as == "files":
             return self.encode_files(request)
-        rate = int(self.card.get("media.audio_rate", 16000))
+        rate = self.policy.audio_rate
         notes: list[str] = []
         counter = iter(range(1 << 30))
 
@@ -138,15 +126,12 @@ class IsolatedEnvAdapter(ModelAdapter):
             return str(path)
 
         def video(part):
-            clip = self.media.video(part.path, self.video_spec(part))
+            clip = self.media.video(part.path, self.policy.video_spec(part))
             item = {"type": "video", "frames": save(clip.frames),
                     "times": [round(float(t), 4) for t in clip.timestamps], "soundtrack": None, "rate": rate}
-            if part.with_audio:
-                track = self.media.audio_or_none(part.path, rate)
-                if track is None or not len(track.samples):
-                    notes.append(f"{part.path.name} has no audio track: fed frames only")
-                else:
-                    item["soundtrack"] = save(track.samples)
+            track = self.policy.soundtrack(self.media, part, notes, fed="frames only")
+            if track is not None:
+                item["soundtrack"] = save(track.samples)
             return [item]
 
         def audio(part):

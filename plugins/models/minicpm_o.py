@@ -29,12 +29,11 @@ def _family():
 
 
 class MiniCPMOAdapter(IsolatedEnvAdapter):
+    media_defaults = {**IsolatedEnvAdapter.media_defaults, "frames": 32}
     family_file = FAMILY
-    accepts = Accepts(video=True, audio=True, image=True, audio_in_video=True, max_audio_items=8,
-                      max_video_items=1, max_frames=64)
+    accepts = Accepts(video=True, audio=True, image=True, max_audio_items=8,
+                      max_video_items=1)
 
-    def frame_budget(self) -> int:
-        return int(self.card.get("media.frames", 32))
 
     def prompt_text(self, request: Request) -> str:
         """The chat `msgs` the worker will hand to `model.chat`, media shown as descriptions (review snapshot)."""
@@ -43,7 +42,7 @@ class MiniCPMOAdapter(IsolatedEnvAdapter):
             family = _family()
             msgs, omni = family.to_msgs(
                 messages, np.load, lambda frame: f"<image {frame.shape[1]}x{frame.shape[0]}>",
-                lambda samples: f"<audio {len(samples) / int(self.card.get('media.audio_rate', 16000)):.2f}s>")
+                lambda samples: f"<audio {len(samples) / self.policy.audio_rate:.2f}s>")
             msgs = family.with_system_prompt(msgs, omni, lambda: {"role": "(the model's get_sys_prompt(mode='omni'))"})
         return json.dumps({"omni_input": omni, "msgs": msgs}, indent=1) + "\n"
 

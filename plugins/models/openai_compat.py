@@ -29,7 +29,7 @@ from collections import OrderedDict
 import numpy as np
 
 from aurelia_harness import hookimpl
-from aurelia_harness.media import VideoSpec, content_hash
+from aurelia_harness.media import content_hash
 from aurelia_harness.models import Accepts, ModelAdapter, conversation
 from aurelia_harness.types import Reply, Request, VideoPart
 
@@ -95,8 +95,9 @@ class EncodedMedia:
 
 
 class OpenAICompatibleAdapter(ModelAdapter):
-    accepts = Accepts(video=True, audio=True, image=True, audio_in_video=True, max_audio_items=8,
-                      max_video_items=4, max_frames=64)
+    media_defaults = {"frames": 16, "max_side": 448}  # frames sent as JPEG images: bounded in size
+    accepts = Accepts(video=True, audio=True, image=True, max_audio_items=8,
+                      max_video_items=4)
 
     parallel_requests = 16
 
@@ -105,9 +106,9 @@ class OpenAICompatibleAdapter(ModelAdapter):
         # what this endpoint takes, from the card (e.g. GPT-4o's chat endpoint takes images but no audio)
         takes_audio = bool(card.get("media.audio", True))
         self.accepts = Accepts(video=bool(card.get("media.video", True)), audio=takes_audio,
-                               image=bool(card.get("media.image", True)), audio_in_video=takes_audio,
+                               image=bool(card.get("media.image", True)),
                                max_audio_items=int(card.get("media.max_audio_items", 8)) if takes_audio else 0,
-                               max_video_items=int(card.get("media.max_video_items", 4)), max_frames=64)
+                               max_video_items=int(card.get("media.max_video_items", 4)))
         self.encoded = EncodedMedia()
 
     def load(self) -> None:
@@ -119,17 +120,13 @@ class OpenAICompatibleAdapter(ModelAdapter):
         self.timeout = float(self.card.get("timeout", 120))
         self.max_retries = int(self.card.get("max_retries", 4))
         self.backoff = float(self.card.get("backoff", 0.5))
-        self.spec = VideoSpec(n_frames=int(self.card.get("media.frames", 16)),
-                              max_side=int(self.card.get("media.max_side", 448)))
-        self.video_mode = self.card.get("media.video_mode", "frames")
-        self.audio_in_video = bool(self.card.get("media.audio_in_video", True)) and self.accepts.audio
+        self.video_mode = self.policy.extra.get("video_mode", "frames")
+        self.audio_in_video = self.policy.audio_in_video and self.accepts.audio
         self.loaded = True
 
     # -- request body --------------------------------------------------------------------------------------
     def _video_parts(self, part: VideoPart, notes: list) -> list[dict]:
-        spec = self.spec
-        if part.max_frames:
-            spec = VideoSpec(n_frames=min(spec.n_frames, part.max_frames), max_side=spec.max_side, sampler=part.sampler)
+        spec = self.policy.video_spec(part)
         key = ("video", content_hash(part.path), self.video_mode, json.dumps(spec.to_json(), sort_keys=True))
         if self.video_mode == "video_url":
             url = self.encoded.get(key, lambda: "data:video/mp4;base64," + base64.b64encode(part.path.read_bytes()).decode())

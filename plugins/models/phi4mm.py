@@ -15,9 +15,10 @@ from .hf_base import HFMultimodalAdapter, chatml_template
 
 
 class Phi4MultimodalAdapter(HFMultimodalAdapter):
+    media_defaults = {**HFMultimodalAdapter.media_defaults, "frames": 8}
     model_class = "Phi4MultimodalForCausalLM"
-    accepts = Accepts(video=True, audio=True, image=True, audio_in_video=True, max_audio_items=8,
-                      max_video_items=2, max_frames=32)
+    accepts = Accepts(video=True, audio=True, image=True, max_audio_items=8,
+                      max_video_items=2)
 
     def build_tiny(self, folder: Path) -> Path:
         from aurelia_harness.tiny import build_once, qwen_style_tokenizer
@@ -47,8 +48,6 @@ class Phi4MultimodalAdapter(HFMultimodalAdapter):
             Phi4MultimodalForCausalLM(config).eval().save_pretrained(tmp)
         return folder
 
-    def frame_budget(self) -> int:
-        return int(self.card.get("media.frames", 8))
 
     def processor_inputs(self, request: Request):
         # transformers keeps this family's chat template on the tokenizer

@@ -77,18 +77,14 @@ def build_tiny(folder: Path) -> Path:
 class QwenOmniAdapter(HFMultimodalAdapter):
     """Qwen2.5-Omni; Qwen3-Omni (below) differs only in its classes and its tiny build."""
 
-    accepts = Accepts(video=True, audio=True, image=True, audio_in_video=True, max_audio_items=8,
-                      max_video_items=1, max_frames=64)
+    accepts = Accepts(video=True, audio=True, image=True, max_audio_items=8,
+                      max_video_items=1)
     model_class = "Qwen2_5OmniForConditionalGeneration"
     tiny_version = TINY_VERSION
     load_options = {"enable_audio_output": False}  # text out: the speech talker is not built
 
     def build_tiny(self, folder: Path) -> Path:
         return build_tiny(folder)
-
-    def load(self) -> None:
-        super().load()
-        self.audio_in_video = bool(self.card.get("media.audio_in_video", True))
 
     # -- request -> processor inputs -------------------------------------------------------------
     def build_inputs(self, request: Request):
@@ -99,13 +95,10 @@ class QwenOmniAdapter(HFMultimodalAdapter):
             clip = self.media.video(part.path, self.spec_for(part))
             videos.append(self.even_frames(clip.frames))
             fps.append(clip.sampled_fps)
-            if self.audio_in_video and part.with_audio:
-                track = self.media.audio_or_none(part.path, self.audio_rate)
-                if track is None or len(track.samples) == 0:
-                    notes.append(f"{part.path.name} has no audio track: fed video only")
-                else:  # the processor interleaves it with this video's frames
-                    audio.append(track.samples)
-                    audio_slots.append(len(videos) - 1)
+            track = self.policy.soundtrack(self.media, part, notes)
+            if track is not None:  # the processor interleaves it with this video's frames
+                audio.append(track.samples)
+                audio_slots.append(len(videos) - 1)
             return [{"type": "video"}]
 
         def clip_audio(part):

@@ -19,8 +19,8 @@ from .hf_base import HFMultimodalAdapter, chatml_template
 
 class QwenVLAdapter(HFMultimodalAdapter):
     model_class = "Qwen2_5_VLForConditionalGeneration"
-    accepts = Accepts(video=True, audio=False, image=True, audio_in_video=False, max_audio_items=0,
-                      max_video_items=4, max_frames=768)
+    accepts = Accepts(video=True, audio=False, image=True, max_audio_items=0,
+                      max_video_items=4)
 
     def build_tiny(self, folder: Path) -> Path:
         from aurelia_harness.tiny import build_once, qwen_style_tokenizer
@@ -77,8 +77,8 @@ class QwenVLAdapter(HFMultimodalAdapter):
 
 class QwenAudioAdapter(HFMultimodalAdapter):
     model_class = "Qwen2AudioForConditionalGeneration"
-    accepts = Accepts(video=True, audio=True, image=False, audio_in_video=True, max_audio_items=8,
-                      max_video_items=4, max_frames=0)
+    accepts = Accepts(video=True, audio=True, image=False, max_audio_items=8,
+                      max_video_items=4)
 
     def build_tiny(self, folder: Path) -> Path:
         from aurelia_harness.tiny import build_once, qwen_style_tokenizer
@@ -112,8 +112,8 @@ class QwenAudioAdapter(HFMultimodalAdapter):
 
         def hear(part):
             if isinstance(part, VideoPart):
-                track = self.media.audio_or_none(part.path, self.audio_rate) if part.with_audio else None
-                if track is None or not len(track.samples):
+                track = self.policy.soundtrack(self.media, part, [])
+                if track is None:
                     raise ValueError(f"{part.path.name}: nothing {self.card.name} can take (it hears only, "
                                      "and this video has no soundtrack to give it)")
                 notes.append(f"{part.path.name}: frames not fed ({self.card.name} hears only); its soundtrack was")

@@ -27,8 +27,8 @@ def data_url(path) -> str:
 
 
 class RekaAdapter(ModelAdapter):
-    accepts = Accepts(video=True, audio=True, image=True, audio_in_video=True, max_audio_items=4,
-                      max_video_items=1, max_frames=0)
+    accepts = Accepts(video=True, audio=True, image=True, max_audio_items=4,
+                      max_video_items=1)
     parallel_requests = 8
 
     def load(self) -> None:

@@ -18,8 +18,8 @@ from .isolated import IsolatedEnvAdapter
 class UnifiedIO2Adapter(IsolatedEnvAdapter):
     family_file = Path(__file__).with_name("uio2_worker.py")
     media_as = "files"
-    accepts = Accepts(video=True, audio=True, image=True, audio_in_video=True, max_audio_items=1,
-                      max_video_items=1, max_frames=8)
+    accepts = Accepts(video=True, audio=True, image=True, max_audio_items=1,
+                      max_video_items=1)
 
     def check(self, request: Request) -> None:
         super().check(request)

@@ -18,13 +18,13 @@ from .isolated import IsolatedEnvAdapter
 class VideoLLaMA2Adapter(IsolatedEnvAdapter):
     family_file = Path(__file__).with_name("videollama2_worker.py")
     media_as = "files"
-    accepts = Accepts(video=True, audio=True, image=True, audio_in_video=True, max_audio_items=1,
-                      max_video_items=1, max_frames=16)
+    accepts = Accepts(video=True, audio=True, image=True, max_audio_items=1,
+                      max_video_items=1)
 
     def check(self, request: Request) -> None:
         super().check(request)
         media = request.media_parts()
-        if not self.card.get("media.audio_in_video", True) and any(isinstance(p, AudioPart) for p in media):
+        if not self.policy.audio_in_video and any(isinstance(p, AudioPart) for p in media):
             raise RequestRefused(f"{self.card.name} takes no audio (a vision-only checkpoint)")
         if len(media) != 1:
             raise RequestRefused(f"{self.card.name} takes exactly one image, video or audio per request "

@@ -1,0 +1,85 @@
+"""A card's `[media]` table, parsed once into a typed policy, and the one place where a request's video part,
+that policy and a strategy's hints become a decode spec — for every adapter: local, isolated, served, API.
+
+Precedence: the adapter family's defaults (`ModelAdapter.media_defaults`, e.g. the authors' frame count)
+< the card's `[media]` table (< harness.toml's `[model.NAME] media = {...}`, merged into the card) <
+a strategy's hints on the part (a frame sampler, a lower frame cap) < an out-of-memory retry (fewer frames).
+Hints only ever lower the frame count; they never raise it past the policy.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+from ..errors import ConfigError
+from .store import VideoSpec
+
+_TYPED = {"frames": int, "fps": float, "max_frames": int, "min_pixels": int, "max_pixels": int, "max_side": int,
+          "audio_rate": int, "audio_in_video": bool}
+
+
+@dataclass(frozen=True)
+class MediaPolicy:
+    frames: int = 16  # uniform frames per video; with `fps`, the cap unless max_frames is set
+    fps: float | None = None  # sample at this rate over the whole clip instead (capped)
+    max_frames: int = 0  # cap on frames with `fps` (0: `frames`)
+    min_pixels: int | None = None  # lower pixel bound per frame, for processors that take one
+    max_pixels: int | None = None  # frames are shrunk (never enlarged) to at most this many pixels
+    max_side: int | None = None  # ... or to at most this long a side
+    audio_rate: int = 16000  # Hz, mono
+    audio_in_video: bool = True  # feed a video's own soundtrack beside its frames
+    extra: dict = field(default_factory=dict)  # the family's own keys (e.g. Phi-4's dynamic_hd), read by its adapter
+
+    @classmethod
+    def from_card(cls, card, defaults: dict | None = None) -> "MediaPolicy":
+        table = {**(defaults or {}), **(card.get("media", {}) or {})}
+        typed, extra = {}, {}
+        for key, value in table.items():
+            if key not in _TYPED:
+                extra[key] = value
+                continue
+            try:
+                typed[key] = None if value is None else _TYPED[key](value)
+            except (TypeError, ValueError):
+                raise ConfigError(f"card {card.name}: media.{key} = {value!r} is not a {_TYPED[key].__name__}") from None
+        policy = cls(**typed, extra=extra)
+        if policy.frames < 1 or (policy.fps is not None and policy.fps <= 0):
+            raise ConfigError(f"card {card.name}: media.frames must be at least 1 and media.fps above 0")
+        return policy
+
+    @property
+    def frame_cap(self) -> int:
+        """Most frames one video may yield under this policy."""
+        return self.max_frames or self.frames if self.fps else self.frames
+
+    def video_spec(self, part=None, frames: int | None = None) -> VideoSpec:
+        """The decode spec for a video part: this policy, narrowed by the part's hints (sampler, max_frames)
+        and by `frames` (an out-of-memory retry)."""
+        cap = self.frame_cap
+        hint = getattr(part, "max_frames", None)
+        for limit in (hint, frames):
+            if limit:
+                cap = min(cap, int(limit))
+        sampler = getattr(part, "sampler", "uniform") or "uniform"
+        if self.fps and sampler == "uniform":
+            return VideoSpec(n_frames=None, fps=self.fps, max_frames=cap, max_side=self.max_side,
+                             max_pixels=self.max_pixels)
+        return VideoSpec(n_frames=cap, max_side=self.max_side, max_pixels=self.max_pixels, sampler=sampler)
+
+    def soundtrack(self, store, part, notes: list, fed: str = "video only"):
+        """The video's own soundtrack at this policy's rate, or None — with a note on the record when the
+        file has none (a silent clip is normal). None, without a note, when the policy or the request
+        (modality ablation "video") leaves it out."""
+        if not (self.audio_in_video and getattr(part, "with_audio", True)):
+            return None
+        track = store.audio_or_none(part.path, self.audio_rate)
+        if track is None or not len(track.samples):
+            note = f"{part.path.name} has no audio track: fed {fed}"
+            if note not in notes:
+                notes.append(note)
+            return None
+        return track
+
+    def with_frames(self, frames: int) -> "MediaPolicy":
+        return dataclasses.replace(self, frames=frames, max_frames=min(self.max_frames, frames) if self.max_frames else 0)
