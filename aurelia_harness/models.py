@@ -67,6 +67,10 @@ class ModelAdapter:
     accepts = Accepts()
     parallel_requests = 0
     frames_adjustable = True  # False when the model's own code picks its frames: no retry with fewer
+    # When generate_batch raises for a batch, which requests finished is unknown. True: run them again one at
+    # a time so the bad one fails alone (right for local models). False (calls that cost money or have side
+    # effects): every request of that batch gets the error and nothing is sent twice.
+    isolate_batch_failures = True
     media_defaults: dict = {"frames": 16}  # the family's [media] defaults, under the card's own table
 
     def __init__(self, card: ModelCard, media: MediaStore, device: str | None = None):
@@ -111,7 +115,8 @@ class ModelAdapter:
             raise RequestRefused(f"{self.card.name} takes at most {a.max_audio_items} audio clip(s), got {len(audios)}")
 
     def generate(self, requests: list[Request]) -> list[Reply]:
-        """Run a batch. A request that fails on its own becomes a Reply with `error`; the rest still run."""
+        """Run a batch. A request that fails on its own becomes a Reply with `error`; the rest still run
+        (see `isolate_batch_failures` for a generate_batch that raises)."""
         ok, replies = [], [None] * len(requests)
         for i, request in enumerate(requests):
             try:
@@ -124,7 +129,7 @@ class ModelAdapter:
                 batch = self.generate_batch([requests[i] for i in ok])
             except Exception as exc:
                 if len(ok) > 1:
-                    batch = None
+                    batch = None if self.isolate_batch_failures else [_failed(exc) for _ in ok]
                 elif _out_of_memory(exc) and requests[ok[0]].media_parts():
                     batch = [self._with_fewer_frames(requests[ok[0]], exc)]
                 else:

@@ -122,7 +122,7 @@ class QwenOmniAdapter(HFMultimodalAdapter):
         if videos:
             kwargs["videos"] = videos
             kwargs["videos_kwargs"] = {"fps": fps[0], "do_sample_frames": False,
-                                       "size": {"shortest_edge": 4 * 28 * 28, "longest_edge": self.video_spec.max_pixels}}
+                                       "size": {"shortest_edge": 4 * 28 * 28, "longest_edge": self.policy.max_pixels}}
         if audio:
             kwargs["audio"] = audio
         if from_video:  # the processor interleaves each video's soundtrack with its frames, in 2 s chunks

@@ -69,7 +69,7 @@ class QwenVLAdapter(HFMultimodalAdapter):
         if videos:
             kwargs["videos"] = videos
             kwargs["videos_kwargs"] = {"fps": fps[0], "do_sample_frames": False,
-                                       "size": {"shortest_edge": 4 * 28 * 28, "longest_edge": self.video_spec.max_pixels}}
+                                       "size": {"shortest_edge": 4 * 28 * 28, "longest_edge": self.policy.max_pixels}}
         if images:
             kwargs["images"] = images
         return kwargs, {}, notes
