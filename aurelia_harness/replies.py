@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ast
 import json
+import math
 import re
 from dataclasses import dataclass, field
 
@@ -73,7 +74,8 @@ def rationale(text: str) -> str | None:
 
 
 def parse_score(text: str, low: int = 1, high: int = 10) -> ParsedScore:
-    """An integer low..high from an evaluator reply; out-of-range values are clamped and flagged."""
+    """An integer low..high from an evaluator reply, or None when it holds no score (never a made-up one);
+    fractions are rounded half up and out-of-range values clamped, each flagged."""
     text = (text or "").strip()
     notes: list[str] = []
     value = None
@@ -95,9 +97,9 @@ def parse_score(text: str, low: int = 1, high: int = 10) -> ParsedScore:
                 break
     if value is None:
         return ParsedScore(None, ["no score found"])
-    if value != int(value):
-        notes.append(f"non-integer score {value:g} rounded")
-    score = int(round(value))
+    score = math.floor(value + 0.5)  # half up, as people read scores: 5.5 -> 6, 6.5 -> 7 (round() gives 6, 6)
+    if score != value:
+        notes.append(f"non-integer score {value:g} rounded half up to {score}")
     if score < low or score > high:
         notes.append(f"score {score} out of range {low}..{high}, clamped")
         score = max(low, min(high, score))
@@ -108,6 +110,8 @@ def parse_score(text: str, low: int = 1, high: int = 10) -> ParsedScore:
 
 @dataclass
 class ParsedReasoning:
+    """The reasoner's three parts. `steps` never hold a step answer or the final answer; `ok` is False when
+    the reply had no readable structure, and then `steps` is empty (the raw reply stays in the trace only)."""
     steps: list[str]
     step_answers: list[str]
     final_answer: str
@@ -118,15 +122,90 @@ class ParsedReasoning:
 _STEP_KEYS = ("steps", "reasoning_steps", "reasoning", "task_1", "task1")
 _ANSWER_KEYS = ("step_answers", "answers", "answers_to_steps", "task_2", "task2")
 _FINAL_KEYS = ("final_answer", "answer", "final", "task_3", "task3")
+# inside one step given as an object: where its text is, and where its answer is (kept out of the step)
+_STEP_TEXT_KEYS = ("step", "description", "text", "reasoning", "content", "thought", "action", "instruction")
+_STEP_ANSWER_KEYS = ("answer", "step_answer", "result", "output", "finding", "final_answer")
+# a step that carries an answer inline: "... -> red", "... Answer: red", "the answer is B"
+_INLINE_ANSWER = re.compile(r"\s*(?:(?:->|=>)|(?:\b(?:so|thus|therefore|hence)\b,?\s*)?(?:\bthe\s+)?"
+                            r"(?:\b(?:correct|final|right|step)\s+)?\banswer\s*(?:is\b|:|=))\s*(.*)$", re.I | re.S)
 
 
-def _as_list(value) -> list[str]:
+def _number_key(key) -> int | None:
+    m = re.search(r"\d+", str(key))
+    return int(m.group()) if m else None
+
+
+def _ordered(d: dict) -> list:
+    """A dict's values in step order: by the number in each key ("step_2" before "step_10") when every key
+    has one, else as written."""
+    numbers = [_number_key(k) for k in d]
+    if all(n is not None for n in numbers):
+        return [v for _, v in sorted(zip(numbers, d.values()), key=lambda nv: nv[0])]
+    return list(d.values())
+
+
+def _text(value) -> str:
+    return value.strip() if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
+
+
+def _step_object(obj: dict) -> tuple[str, str | None]:
+    """One step written as an object: its text without its answer, and the answer if it has one."""
+    keys = _lower_keys(obj)
+    answer = _pick(keys, _STEP_ANSWER_KEYS)
+    text = _pick(keys, _STEP_TEXT_KEYS)
+    if text is None or isinstance(text, (int, float)):  # e.g. {"step": 1, "detail": "..."}: the other strings
+        text = "; ".join(v.strip() for k, v in keys.items()
+                         if k not in _STEP_ANSWER_KEYS and isinstance(v, str) and v.strip())
+    return _text(text), None if answer is None else _text(answer)
+
+
+def _steps(value, notes: list[str]) -> tuple[list[str], list[str]]:
+    """Steps from a list, a numbered string or an object of steps, with answers found inside them set apart."""
+    if value is None:
+        return [], []
+    if isinstance(value, dict):
+        keys = _lower_keys(value)
+        if any(k in keys for k in _STEP_TEXT_KEYS):
+            items = [value]  # one step written as an object
+        else:  # {"step_1": ..., "step_2": ...}, answer entries kept out
+            items = _ordered({k: v for k, v in keys.items() if k not in _ANSWER_KEYS + _FINAL_KEYS})
+    elif isinstance(value, (list, tuple)):
+        items = list(value)
+    else:
+        items = _numbered(str(value))
+    steps, answers = [], []
+    for item in items:
+        answer = None
+        if isinstance(item, dict):
+            text, answer = _step_object(item)
+        else:
+            text = _text(item)
+        inline = _INLINE_ANSWER.search(text)
+        if inline:
+            text, answer = text[:inline.start()].strip(" :;,-"), answer or inline.group(1).strip()
+        if answer is not None:
+            answers.append(answer)
+        if text:
+            steps.append(text)
+    if answers:
+        notes.append(f"{len(answers)} answer(s) written inside the steps were moved out of them")
+    return steps, answers
+
+
+def _answers(value) -> list[str]:
     if value is None:
         return []
     if isinstance(value, dict):
-        return [f"{v}" for _, v in sorted(value.items(), key=lambda kv: str(kv[0]))]
+        value = _ordered(value)
     if isinstance(value, (list, tuple)):
-        return [str(v).strip() for v in value if str(v).strip()]
+        out = []
+        for item in value:
+            if isinstance(item, dict):
+                keys = _lower_keys(item)
+                item = _pick(keys, _STEP_ANSWER_KEYS) or _pick(keys, _STEP_TEXT_KEYS) or item
+            if _text(item):
+                out.append(_text(item))
+        return out
     return _numbered(str(value))
 
 
@@ -146,16 +225,39 @@ def _pick(keys: dict, names: tuple) -> object:
     return None
 
 
+def _without_answers(steps: list[str], answers: list[str], final: str, notes: list[str]) -> list[str]:
+    """Drop steps that only repeat a step answer or the final answer, or that contain a final answer of
+    more than one word (a one-word answer such as "B" or "red" may be named by an honest step)."""
+    norm = lambda s: re.sub(r"[\s.]+", " ", s).strip().lower()
+    repeats = {norm(a) for a in answers + [final] if norm(a)}
+    final_n = norm(final)
+    kept = [s for s in steps if norm(s) not in repeats and not (len(final_n.split()) > 1 and final_n in norm(s))]
+    if len(kept) < len(steps):
+        notes.append(f"{len(steps) - len(kept)} step(s) that stated an answer were dropped")
+    return kept
+
+
+def _reasoning(steps: list[str], answers: list[str], final: str, notes: list[str]) -> ParsedReasoning:
+    steps = _without_answers(steps, answers, final, notes)
+    if not steps:
+        return ParsedReasoning([], answers, final, notes + ["no steps left without their answers"], ok=False)
+    return ParsedReasoning(steps, answers, final, notes)
+
+
 def parse_reasoning(text: str) -> ParsedReasoning:
     text = (text or "").strip()
     for obj in _objects(text):
         keys = _lower_keys(obj)
-        steps = _as_list(_pick(keys, _STEP_KEYS))
-        if steps:
-            answers = _as_list(_pick(keys, _ANSWER_KEYS))
-            final = _pick(keys, _FINAL_KEYS)
-            notes = [] if answers and final is not None else ["some parts missing in the JSON reply"]
-            return ParsedReasoning(steps, answers, "" if final is None else str(final).strip(), notes)
+        notes: list[str] = []
+        steps, inline_answers = _steps(_pick(keys, _STEP_KEYS), notes)
+        if not steps:
+            continue
+        answers = _answers(_pick(keys, _ANSWER_KEYS)) or inline_answers
+        final = _pick(keys, _FINAL_KEYS)
+        final = "" if final is None else _text(final)
+        if not answers or not final:
+            notes.append("some parts missing in the JSON reply")
+        return _reasoning(steps, answers, final, notes)
     # headed sections in prose: "Steps: ... Step answers: ... Final answer: ..."
     sections = re.split(r"(?im)^\s*(?:\*\*|#+\s*)?(reasoning steps|steps|step answers|answers to (?:the )?steps|"
                         r"answers|final answer)\s*(?:\*\*)?\s*:?\s*(?:\*\*)?\s*", text)
@@ -166,9 +268,10 @@ def parse_reasoning(text: str) -> ParsedReasoning:
             key = "final" if name.startswith("final") else "answers" if "answer" in name else "steps"
             found.setdefault(key, body.strip())
         if found.get("steps"):
-            return ParsedReasoning(_numbered(found["steps"]), _numbered(found.get("answers", "")),
-                                   found.get("final", "").strip(), ["read from headed prose, not JSON"])
+            notes = ["read from headed prose, not JSON"]
+            steps, inline_answers = _steps(found["steps"], notes)
+            answers = _numbered(found.get("answers", "")) or inline_answers
+            return _reasoning(steps, answers, found.get("final", "").strip(), notes)
     if text:
-        return ParsedReasoning(_numbered(text), [], "", ["no structure found: the whole reply is taken as steps"],
-                               ok=False)
+        return ParsedReasoning([], [], "", ["no structure found: no steps taken from the reply"], ok=False)
     return ParsedReasoning([], [], "", ["empty reply"], ok=False)

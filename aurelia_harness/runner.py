@@ -396,6 +396,7 @@ class Runner:
             raise
         except Exception as exc:  # errors are data: this sample fails, the run goes on
             rec.error = describe_exception(exc)
+            rec.trace = rec.trace or list(getattr(exc, "trace", []))  # what a strategy did before it gave up
         rec.usage = add_usage(add_usage({}, outcome.usage if outcome else {}), ctx.usage)
         rec.notes = list(dict.fromkeys([*(outcome.notes if outcome else []), *ctx.notes]))
         rec.seconds = time.perf_counter() - start

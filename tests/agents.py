@@ -20,7 +20,7 @@ class AgentScript(ModelAdapter):
     counters: dict = defaultdict(int)
     scores: list = [3, 7]  # the evaluator's answers per question, in order (tests set this)
     raw_scores: list | None = None  # or raw evaluator replies
-    reasoner_raw: str | None = None
+    reasoner_raw: str | list | None = None  # a raw reasoner reply for every call, or one per call (None: scripted)
 
     def generate_batch(self, requests):
         out = []
@@ -41,8 +41,11 @@ class AgentScript(ModelAdapter):
         if role == "reasoner":
             AgentScript.counters[("reasoner", q)] += 1
             k = AgentScript.counters[("reasoner", q)]
-            if AgentScript.reasoner_raw is not None:
-                return AgentScript.reasoner_raw
+            raw = AgentScript.reasoner_raw
+            if isinstance(raw, list):
+                raw = raw[min(k, len(raw)) - 1]
+            if raw is not None:
+                return raw
             return json.dumps({"steps": [f"STEP-{k}-A watch {q}", f"STEP-{k}-B listen"],
                                "step_answers": [f"ANSWER-{k}-A", f"ANSWER-{k}-B"], "final_answer": f"FINAL-{k}"})
         if role == "summarizer":
