@@ -201,7 +201,7 @@ class Paired:
     @property
     def verdict(self) -> str:
         if self.p_value is None:
-            return self.note or "no test"
+            return self.note
         p = self.p_value if self.p_adjusted is None else self.p_adjusted
         if p > self.alpha:
             return "no significant difference"
