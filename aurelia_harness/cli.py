@@ -102,9 +102,17 @@ def build_parser(data_tools: dict | None = None) -> argparse.ArgumentParser:
     _add_common(compare)
     compare.add_argument("run_a", type=Path)
     compare.add_argument("run_b", type=Path)
-    compare.add_argument("--alpha", type=float, default=0.05, help="significance level (default 0.05)")
+    compare.add_argument("--alpha", type=float, default=0.05,
+                         help="significance level of every test, after the correction (default 0.05)")
+    compare.add_argument("--correction", choices=["holm", "bh", "none"], default="holm",
+                         help="across the model x task x strategy cells: holm (family-wise error, the default), "
+                              "bh (Benjamini-Hochberg false discovery rate) or none")
+    compare.add_argument("--errors-count-as-wrong", action="store_true",
+                         help="score samples with an error (timeout, crash, abstention) as wrong instead of "
+                              "leaving them out of the pairing")
     compare.add_argument("--fail-on-regression", action="store_true",
-                         help="exit 1 when B is significantly worse than A for any model x task x strategy")
+                         help="exit 1 when B is significantly worse than A, after the correction, for any "
+                              "model x task x strategy")
 
     lst = sub.add_parser("list", help="list registered models, tasks or strategies")
     _add_common(lst)
@@ -274,16 +282,28 @@ def cmd_distill(args) -> int:
 
 
 def cmd_compare(args) -> int:
-    from .compare import compare_runs, format_comparison
+    from .compare import MIN_GRADED_N, compare_runs, format_comparison
 
-    rows = compare_runs(args.run_a, args.run_b)
+    if not 0 < args.alpha < 1:
+        raise HarnessError(f"--alpha must lie between 0 and 1, not {args.alpha}")
+    rows = compare_runs(args.run_a, args.run_b, args.alpha, args.correction, args.errors_count_as_wrong)
     if not rows:
         print("the two runs share no model x task x strategy")
         return 0
-    print(format_comparison(rows, args.alpha))
-    worse = [(s, p) for s, p in rows if p.diff < 0 and p.significant(args.alpha)]
-    print(f"\nA = {args.run_a}, B = {args.run_b}. Right/wrong metrics: exact McNemar test at alpha {args.alpha}; "
-          "graded metrics: paired bootstrap 95% interval.")
+    print(format_comparison(rows))
+    tested = sum(p.p_value is not None for _, p in rows)
+    correction = {"holm": "Holm (family-wise)", "bh": "Benjamini-Hochberg (false discovery rate)",
+                  "none": "no correction"}[args.correction]
+    print(f"\nA = {args.run_a}, B = {args.run_b}. One-sided tests of \"B worse than A\" at alpha {args.alpha}, "
+          f"{correction} across {tested} tested cell(s). Right/wrong metrics: exact McNemar; graded metrics: "
+          f"paired sign-flip test (no verdict below {MIN_GRADED_N} pairs). See docs/compare.md.")
+    errors_a = sum(sum(p.errors_a.values()) for _, p in rows)
+    errors_b = sum(sum(p.errors_b.values()) for _, p in rows)
+    if errors_a or errors_b:
+        how = ("counted as wrong answers (--errors-count-as-wrong)" if args.errors_count_as_wrong
+               else "left out of the pairing, not counted as wrong (--errors-count-as-wrong counts them)")
+        print(f"Errors on shared samples: A {errors_a}, B {errors_b}; {how}.")
+    worse = [(s, p) for s, p in rows if p.regression]
     if worse:
         print(f"{len(worse)} significant regression(s): " + ", ".join(f"{p.model} x {p.task} x {s}" for s, p in worse))
         return 1 if args.fail_on_regression else 0

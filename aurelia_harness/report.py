@@ -230,6 +230,31 @@ def _cell(value) -> str:
     return str(value)
 
 
+def _paired_test(c: dict) -> str:
+    """One comparison entry's test, p-value and adjusted p-value (or why it has none)."""
+    if c["p_value"] is None:
+        return c["note"]
+    text = (f"McNemar p={c['p_value']:.3g}" if c["test"] == "mcnemar_exact"
+            else f"sign-flip p={c['p_value']:.3g}")
+    if c.get("ci"):
+        text += f", {100 * c['ci_level']:.0f}% CI {100 * c['ci'][0]:+.1f}..{100 * c['ci'][1]:+.1f}"
+    if c["correction"] != "none":
+        text += f", adjusted {c['p_adjusted']:.3g}"
+    return text
+
+
+def _paired_left_out(c: dict) -> str:
+    """Samples an entry did not pair: errors per side and type (e.g. the strategy's below_threshold
+    abstentions), and samples only one side holds."""
+    parts = []
+    for side, counts in ((c["a"], c["errors_a"]), (c["b"], c["errors_b"])):
+        if counts:
+            parts.append(f"{side}: " + ", ".join(f"{n} {kind}" for kind, n in sorted(counts.items())))
+    if c["n_a_only"] or c["n_b_only"]:
+        parts.append(f"not shared: {c['n_a_only']} / {c['n_b_only']}")
+    return "; ".join(parts) or "-"
+
+
 def summary_markdown(results: dict, cards: dict | None = None) -> str:
     lines = ["# avharness summary", ""]
     for f in results.get("failed_models", []):
@@ -277,18 +302,22 @@ def summary_markdown(results: dict, cards: dict | None = None) -> str:
             own = r["strategy_summary"]
             lines.append(f"| {r['model']} | {r['task']} | " + " | ".join(_cell(own.get(c, "-")) for c in columns) + " |")
     if results.get("comparisons"):
-        lines += ["", "Paired with baseline (same samples):", "",
-                  "| model | task | strategy | n | baseline | strategy | difference | relative | test | "
-                  "per agent call | paper's relative gain |",
-                  "|---|---|---|---:|---:|---:|---:|---:|---|---:|---:|"]
+        first = results["comparisons"][0]
+        correction = {"holm": "Holm-adjusted", "bh": "Benjamini-Hochberg-adjusted"}.get(first.get("correction"),
+                                                                                      "not adjusted")
+        lines += ["", f"Paired with baseline (same samples; two-sided tests at alpha {first.get('alpha', 0.05)}, "
+                  f"p-values {correction} across these rows; samples with an error on either side left out, "
+                  "see docs/compare.md):", "",
+                  "| model | task | strategy | n | baseline | strategy | difference | relative | test | verdict | "
+                  "left out | per agent call | paper's relative gain |",
+                  "|---|---|---|---:|---:|---:|---:|---:|---|---|---|---:|---:|"]
         for c in results["comparisons"]:
-            test = (f"McNemar p={c['p_value']:.3g}" if c["test"] == "mcnemar_exact"
-                    else f"bootstrap 95% CI {100 * c['ci95'][0]:+.1f}..{100 * c['ci95'][1]:+.1f}")
             rel = f"{100 * c['relative_gain']:+.0f}%" if c["relative_gain"] is not None else "-"
             per_call = f"{100 * c['gain_per_agent_call']:+.2f}" if c.get("gain_per_agent_call") is not None else "-"
             paper = f"{100 * c['paper_relative_gain']:+.0f}%" if c.get("paper_relative_gain") is not None else "-"
             lines.append(f"| {c['model']} | {c['task']} | {c['b']} | {c['n']} | {100 * c['value_a']:.1f} | "
-                         f"{100 * c['value_b']:.1f} | {100 * c['diff']:+.1f} | {rel} | {test} | {per_call} | {paper} |")
+                         f"{100 * c['value_b']:.1f} | {100 * c['diff']:+.1f} | {rel} | {_paired_test(c)} | "
+                         f"{c['verdict']} | {_paired_left_out(c)} | {per_call} | {paper} |")
     notes = []
     for name in results.get("pipeline_checks", []):
         notes.append(f"- **{name} is a pipeline check, not a real model**: a real architecture with tiny "
