@@ -109,3 +109,105 @@ def test_set_on_the_command_line_reaches_the_strategy(tmp_path, capsys):
                  "--limit", "1", "--output", str(out), "--no-progress",
                  "--set", "strategy.baseline.max_new_tokens=9"]) == 2  # other settings, same folder: refused
     assert "strategy settings" in capsys.readouterr().err and rec["strategy"] == "baseline"
+
+
+def _tiny_task(tmp_path: Path, clips: dict, n: int = 2) -> Path:
+    """A task definition file of n one-video multiple-choice samples, loadable with --plugin."""
+    import shutil
+
+    data = tmp_path / "data"
+    (data / "media").mkdir(parents=True, exist_ok=True)
+    shutil.copy(clips["av"], data / "media" / "av.mp4")
+    (data / "manifest.jsonl").write_text("".join(json.dumps(
+        {"id": f"q{i}", "question": "Which colour comes first?", "options": ["red", "blue"], "answer": "A",
+         "media": [{"kind": "video", "path": "media/av.mp4"}]}) + "\n" for i in range(n)))
+    task = tmp_path / "tiny-task.toml"
+    task.write_text(f'name = "tiny"\nanswer_form = "mcq"\n[data]\nmanifest = "{data / "manifest.jsonl"}"\n')
+    return task
+
+
+def test_plugin_goes_before_or_after_the_command_and_a_task_toml_is_a_plugin(tmp_path, clips, capsys):
+    task = _tiny_task(tmp_path, clips)
+    assert main(["--plugin", FAKES, "list", "strategies"]) == 0
+    before = capsys.readouterr().out
+    assert main(["list", "strategies", "--plugin", FAKES]) == 0
+    assert capsys.readouterr().out == before and "baseline" in before
+    assert main(["list", "tasks", "--plugin", str(task)]) == 0
+    assert any(line.startswith("tiny ") for line in capsys.readouterr().out.splitlines())
+    assert main(["--plugin", FAKES, "--plugin", str(task), "--models", "scripted-a", "--tasks", "tiny",
+                 "--strategy", "baseline", "--output", str(tmp_path / "out"), "--no-progress"]) == 0
+    rows = json.loads((tmp_path / "out" / "results.json").read_text())["results"]
+    assert rows[0]["task"] == "tiny" and rows[0]["value"] == 1.0
+
+
+def test_unknown_settings_exit_2_naming_the_known_ones(tmp_path, clips, capsys):
+    task = _tiny_task(tmp_path, clips)
+    common = ["--plugin", FAKES, "--plugin", str(task), "--models", "scripted-a", "--tasks", "tiny", "--output",
+              str(tmp_path / "out"), "--no-progress"]
+    assert main(common + ["--strategy", "baseline", "--set", "strategy.baseline.max_tokens=5"]) == 2
+    assert "unknown setting(s) max_tokens in [strategy.baseline]; known: max_new_tokens, system" in capsys.readouterr().err
+    assert main(common + ["--strategy", "baseline", "--set", "task.tiny.manifesto=x"]) == 2
+    assert "task 'tiny': unknown setting(s) manifesto" in capsys.readouterr().err
+    assert main(common + ["--strategy", "baseline", "--set", "task.no-such-task.manifest=x"]) == 2
+    assert "[task.no-such-task]" in capsys.readouterr().err
+    assert not (tmp_path / "out" / "samples.jsonl").exists()  # nothing ran
+
+
+def test_a_run_whose_only_model_cannot_load_exits_non_zero_with_one_line(tmp_path, clips, capsys):
+    task = _tiny_task(tmp_path, clips)
+    code = main(["--plugin", FAKES, "--plugin", str(task), "--models", "broken", "--tasks", "tiny", "--strategy",
+                 "baseline", "--output", str(tmp_path / "out"), "--no-progress"])
+    captured = capsys.readouterr()
+    assert code == 3
+    lines = [line for line in captured.err.splitlines() if line.startswith("avharness: no model could run")]
+    assert len(lines) == 1 and "broken: could not load" in lines[0] and "weights not found" in lines[0]
+    assert "Files:" not in captured.out
+
+
+def test_a_model_whose_every_sample_errored_is_reported_failed_not_as_zeros(tmp_path, clips, capsys):
+    """An unreachable server: every record is an error. The report lists the model as failed with its error
+    (named once), not as rows of 0.0 with "McNemar p=1" pairings, and the exit status says so."""
+    task = _tiny_task(tmp_path, clips)
+    card = tmp_path / "down.toml"
+    card.write_text('name = "down"\nadapter = "openai-compatible"\nbase_url = "http://127.0.0.1:9/v1"\n'
+                    'max_retries = 0\ntimeout = 2\n')
+    out = tmp_path / "out"
+    code = main(["--plugin", FAKES, "--plugin", str(task), "--plugin", str(card), "--models", "down,scripted-a",
+                 "--tasks", "tiny", "--strategy", "baseline,cot", "--output", str(out), "--no-progress"])
+    captured = capsys.readouterr()
+    assert code == 3 and "1 model(s) produced nothing: down" in captured.err
+    results = json.loads((out / "results.json").read_text())
+    assert [f["model"] for f in results["failed_models"]] == ["down"]
+    assert {r["model"] for r in results["results"]} == {"scripted-a"}
+    assert all(c["model"] == "scripted-a" for c in results["comparisons"])
+    summary = (out / "summary.md").read_text()
+    assert "**down failed**: every sample errored" in summary
+    record = next(json.loads(line) for line in (out / "samples.jsonl").read_text().splitlines()
+                  if json.loads(line)["model"] == "down")
+    assert record["error"]["message"].count("down") == 1 and "down: down" not in record["error"]["message"]
+
+
+def test_a_broken_installed_plugin_names_its_distribution(tmp_path):
+    import subprocess
+    import sys
+
+    project = tmp_path / "avharness-broken"
+    project.mkdir()
+    (project / "pyproject.toml").write_text(
+        '[build-system]\nrequires = ["setuptools>=68"]\nbuild-backend = "setuptools.build_meta"\n'
+        '[project]\nname = "avharness-broken"\nversion = "0.3.0"\n'
+        '[project.entry-points.avharness]\nbroken = "avharness_broken"\n'
+        '[tool.setuptools]\npy-modules = ["avharness_broken"]\n')
+    (project / "avharness_broken.py").write_text("import no_such_dependency_anywhere\n")
+    site = tmp_path / "site"
+    pip = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
+                          "--target", str(site), str(project)], capture_output=True, text=True)
+    assert pip.returncode == 0, pip.stderr
+    import os
+
+    env = {**os.environ, "PYTHONPATH": str(site)}
+    listing = subprocess.run([sys.executable, "-m", "aurelia_harness", "plugins"], capture_output=True, text=True,
+                             env=env)
+    assert "broken: FAILED at import" in listing.stdout
+    assert "(from the distribution avharness-broken: `pip uninstall avharness-broken` removes it)" in listing.stdout
+    assert "qwen-omni: ok" in listing.stdout  # everything else still loads

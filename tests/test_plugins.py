@@ -1,3 +1,4 @@
+import json
 import os
 import re
 import subprocess
@@ -71,12 +72,23 @@ def test_one_failing_hook_does_not_hide_the_others():
     assert registry.problems[0].stage == "register_model_adapters"
 
 
-def _doc_blocks():
+def doc_files(project: str) -> dict[str, str]:
+    """The files of one example distribution in docs/plugins.md: each code block labelled `PROJECT/path`."""
     text = (ROOT / "docs" / "plugins.md").read_text()
-    blocks = re.findall(r"```(\w+)\n(.*?)```", text, re.S)
-    toml = next(body for lang, body in blocks if lang == "toml")
-    python = next(body for lang, body in blocks if lang == "python")
-    return toml, python
+    found = re.findall(r"`" + re.escape(project) + r"/([^`]+)`:\n\n```\w+\n(.*?)```", text, re.S)
+    assert found, f"docs/plugins.md has no files of {project}"
+    return dict(found)
+
+
+def install_from_doc(project: str, tmp_path: Path, target: Path) -> None:
+    """Write an example distribution from docs/plugins.md into a folder and pip-install it into `target`."""
+    folder = tmp_path / project
+    for relative, body in doc_files(project).items():
+        (folder / relative).parent.mkdir(parents=True, exist_ok=True)
+        (folder / relative).write_text(body)
+    pip = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
+                          "--target", str(target), str(folder)], capture_output=True, text=True)
+    assert pip.returncode == 0, pip.stderr
 
 
 def _env(extra_path: Path | None = None) -> dict:
@@ -86,45 +98,71 @@ def _env(extra_path: Path | None = None) -> dict:
     return env
 
 
-def test_documented_third_party_plugin_installs_and_runs(tmp_path):
-    """Build the example of docs/plugins.md as a distribution, pip-install it, and run it on AVSynth."""
-    toml, python = _doc_blocks()
-    project = tmp_path / "avharness-signal"
-    project.mkdir()
-    (project / "pyproject.toml").write_text(toml)
-    (project / "avharness_signal.py").write_text(python)
-    target = tmp_path / "site"
-    pip = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
-                          "--target", str(target), str(project)], capture_output=True, text=True)
-    assert pip.returncode == 0, pip.stderr
-    assert list(target.glob("avharness_signal-*.dist-info/entry_points.txt"))
+CLI = [sys.executable, "-m", "aurelia_harness"]
 
-    cli = [sys.executable, "-m", "aurelia_harness"]
-    listing = subprocess.run(cli + ["plugins"], capture_output=True, text=True, env=_env(target))
+
+def test_documented_adapter_plugin_installs_and_runs(tmp_path):
+    """Build the adapter example of docs/plugins.md as a distribution, pip-install it, and run it on AVSynth."""
+    target = tmp_path / "site"
+    install_from_doc("avharness-signal", tmp_path, target)
+    assert list(target.glob("avharness_signal-*.dist-info/entry_points.txt"))
+    listing = subprocess.run(CLI + ["plugins"], capture_output=True, text=True, env=_env(target))
     assert "signal: ok" in listing.stdout and "adapter signal-describer" in listing.stdout
 
     out = tmp_path / "run"
-    run = subprocess.run(cli + ["--models", "signal-describer", "--tasks", "avsynth-caption", "--strategy",
+    run = subprocess.run(CLI + ["--models", "signal-describer", "--tasks", "avsynth-caption", "--strategy",
                                 "baseline", "--output", str(out), "--no-progress"],
                          capture_output=True, text=True, env=_env(target))
     assert run.returncode == 0, run.stderr
-    import json
-
     results = json.loads((out / "results.json").read_text())
     row = results["results"][0]
     assert row["model"] == "signal-describer" and row["errors"] == 0
     assert row["value"] >= 0.75  # it names colour and pitch: the AVSynth captions' keywords
+    record = json.loads((out / "samples.jsonl").read_text().splitlines()[0])
+    assert record["plugins"]["adapter"] == "avharness-signal 0.1.0"
+
+
+def test_documented_task_and_strategy_plugins_install_and_run(tmp_path):
+    """The task example (data shipped in the package, a custom graded metric, a setting) and the strategy
+    example (several calls, a setting, usage, its own summary column), installed from docs/plugins.md."""
+    target = tmp_path / "site"
+    for project in ("avharness-signal", "avharness-tones", "avharness-vote"):
+        install_from_doc(project, tmp_path, target)
+    env = _env(target)
+    listing = subprocess.run(CLI + ["list", "strategies"], capture_output=True, text=True, env=env)
+    assert re.search(r"^vote +Ask the target in several phrasings", listing.stdout, re.M)
+
+    out = tmp_path / "run"
+    run = subprocess.run(CLI + ["--models", "signal-describer", "--tasks", "tones", "--strategy", "baseline,vote",
+                                "--set", "strategy.vote.k=2", "--output", str(out), "--no-progress",
+                                "--cache-dir", str(tmp_path / "cache")], capture_output=True, text=True, env=env)
+    assert run.returncode == 0, run.stderr
+    rows = {r["strategy"]: r for r in json.loads((out / "results.json").read_text())["results"]}
+    assert rows["baseline"]["metric"] == "pitch_closeness" and rows["baseline"]["graded"]
+    assert rows["baseline"]["n"] == 3 and rows["baseline"]["value"] > 0.95  # the FFT names each tone
+    assert rows["vote"]["strategy_summary"] == {"mean_agreement": 1.0}
+    assert "mean agreement" in (out / "summary.md").read_text()
+    votes = [json.loads(line) for line in (out / "samples.jsonl").read_text().splitlines()]
+    assert all(r["usage"]["target"]["calls"] == 2 for r in votes if r["strategy"] == "vote")
+
+    bad = subprocess.run(CLI + ["--models", "signal-describer", "--tasks", "tones", "--strategy", "vote",
+                                "--set", "strategy.vote.kk=2", "--output", str(tmp_path / "bad"), "--no-progress"],
+                         capture_output=True, text=True, env=env)
+    assert bad.returncode == 2 and "unknown setting(s) kk in [strategy.vote]; known: k, max_new_tokens" in bad.stderr
+    tolerance = subprocess.run(CLI + ["--models", "signal-describer", "--tasks", "tones", "--strategy", "baseline",
+                                      "--set", "task.tones.tolerence=0.1", "--output", str(tmp_path / "t")],
+                               capture_output=True, text=True, env=env)
+    assert tolerance.returncode == 2 and "known: tolerance" in tolerance.stderr
 
 
 def test_plugin_flag_loads_a_file_without_installing(tmp_path):
-    _, python = _doc_blocks()
     path = tmp_path / "avharness_signal.py"
-    path.write_text(python)
-    listing = subprocess.run([sys.executable, "-m", "aurelia_harness", "list", "models", "--plugin", str(path)],
-                             capture_output=True, text=True, env=_env())
-    assert listing.returncode == 0
-    line = next(l for l in listing.stdout.splitlines() if l.startswith("signal-describer"))
-    assert "ready" in line
+    path.write_text(doc_files("avharness-signal")["avharness_signal.py"])
+    for args in (["list", "models", "--plugin", str(path)], ["--plugin", str(path), "list", "models"]):
+        listing = subprocess.run(CLI + args, capture_output=True, text=True, env=_env())
+        assert listing.returncode == 0, listing.stderr
+        line = next(l for l in listing.stdout.splitlines() if l.startswith("signal-describer"))
+        assert "ready" in line
 
 
 def test_an_uncached_hub_checkpoint_fails_fast_offline(monkeypatch):
