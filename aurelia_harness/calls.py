@@ -1,9 +1,9 @@
 """Asking a model, for strategies and for tasks that score with a judge: building a request from a sample,
 recording each call's cost in a per-role usage ledger, and turning a failed reply into an exception.
 
-`call(model, request, ledger, role)` is the one way to ask; `ledger` is anything with a `usage` dict and a
-`notes` list (a `Context`, an `Outcome`, or a `Ledger`). Usage per role is
-{"calls", "input_tokens", "output_tokens", "seconds"}.
+`call(model, request, ledger, role)` is the one way to ask; `ledger` is anything with a `usage` dict, a
+`notes` list and a `media` list (a `Context`, an `Outcome`, or a `Ledger`). Usage per role is
+{"calls", "input_tokens", "output_tokens", "seconds"}; `media` collects the replies' media receipts.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ class Ledger:
 
     usage: dict = field(default_factory=dict)
     notes: list = field(default_factory=list)
+    media: list = field(default_factory=list)  # media receipts, {"role", ...}
 
 
 def add_usage(total: dict, extra: dict) -> dict:
@@ -52,6 +53,9 @@ async def call(model, request: Request, ledger, role: str) -> Reply:
     for note in reply.notes:
         if note not in ledger.notes:
             ledger.notes.append(note)
+    receipts = getattr(ledger, "media", None)
+    if reply.media is not None and isinstance(receipts, list):
+        receipts.append({"role": role, **reply.media})
     if reply.error:
         name = getattr(model, "name", role)
         message = reply.error if reply.error.startswith(f"{name}:") else f"{name}: {reply.error}"

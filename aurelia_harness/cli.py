@@ -73,6 +73,8 @@ def build_parser(data_tools: dict | None = None) -> argparse.ArgumentParser:
     run.add_argument("--batch-size", type=int, help="most requests handed to a local adapter at once")
     run.add_argument("--fail-on-error", action="store_true", default=None,
                      help="exit 1 on the first per-sample error instead of counting it")
+    run.add_argument("--require-audio", action="store_true", default=None,
+                     help="an audio-visual sample whose target received no audio is an error (default: a note)")
     run.add_argument("--overwrite", action="store_true", default=None,
                      help="discard earlier records in --output made with other settings")
     run.add_argument("--no-progress", dest="progress", action="store_false", default=None)
@@ -216,8 +218,8 @@ def cmd_run(args) -> int:
     from .runner import Runner
 
     flags = {k: getattr(args, k) for k in ("models", "tasks", "strategies", "output", "limit", "sample_ids",
-                                           "seed", "concurrency", "batch_size", "fail_on_error", "overwrite",
-                                           "progress", "cache_dir", "data_root", "plugins", "reasoning_file",
+                                           "seed", "concurrency", "batch_size", "fail_on_error", "require_audio",
+                                           "overwrite", "progress", "cache_dir", "data_root", "plugins", "reasoning_file",
                                            "modality", "trust_remote_code")}
     config = load_config(args.config, flags, args.assignments)
     registry = discover(config.plugins)

@@ -56,6 +56,7 @@ class RunConfig:
     concurrency: int = 4
     batch_size: int = 4
     fail_on_error: bool = False
+    require_audio: bool = False  # an audio-visual sample whose target heard no audio is an error, not a note
     overwrite: bool = False
     progress: bool = True
     decode_timeout: float = 120.0
@@ -90,7 +91,7 @@ class RunConfig:
 
 
 _RUN_KEYS = {"models", "tasks", "strategies", "output", "limit", "sample_ids", "seed", "concurrency",
-             "batch_size", "fail_on_error", "overwrite", "progress", "decode_timeout", "modality"}
+             "batch_size", "fail_on_error", "require_audio", "overwrite", "progress", "decode_timeout", "modality"}
 
 
 def apply_settings(data: dict, assignments: list[str]) -> dict:

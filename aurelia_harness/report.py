@@ -85,6 +85,7 @@ def aggregate(records: list[Record], graded_tasks: set[str], metrics: dict | Non
             "value_all": sum(values) / n if n else 0.0,
             "errors": n - k, "error_types": dict(error_kinds),
             "unparseable": sum(1 for r in answered if r.unparseable),
+            "audio_missing": sum(1 for r in recs if r.audio_missing),
             "mean_seconds": sum(latencies) / len(latencies) if latencies else None,
             "by_category": {c: {"n": len(v), "value": sum(v) / len(v)} for c, v in sorted(by_cat.items())},
             "model_hash": recs[0].model_hash, "strategy_hash": recs[0].strategy_hash,
@@ -327,6 +328,11 @@ def summary_markdown(results: dict, cards: dict | None = None) -> str:
             notes.append(f"- {p['role']} model {p['model']} could not load: {p['type']}: {p['message']}")
     for line in results.get("skipped_models", []):
         notes.append(f"- skipped {line}")
+    for r in results["results"]:
+        if r.get("audio_missing"):
+            notes.append(f"- **{r['audio_missing']} sample(s) of {r['task']} ({r['strategy']}) reached {r['model']} with "
+                         "no audio**, although it hears and the task is audio-visual (see the records' media "
+                         "receipts; --require-audio makes this an error)")
     if results.get("data_problems"):
         notes.append(f"- {len(results['data_problems'])} data problem(s) (lines skipped); see results.json")
     if notes:

@@ -398,9 +398,29 @@ class Runner:
             rec.error = describe_exception(exc)
             rec.trace = rec.trace or list(getattr(exc, "trace", []))  # what a strategy did before it gave up
         rec.usage = add_usage(add_usage({}, outcome.usage if outcome else {}), ctx.usage)
+        rec.media = [*(outcome.media if outcome else []), *ctx.media]
         rec.notes = list(dict.fromkeys([*(outcome.notes if outcome else []), *ctx.notes]))
+        self._check_audio(rec, task, handle)
         rec.seconds = time.perf_counter() - start
         return rec
+
+    def _check_audio(self, rec: Record, task: Task, handle) -> None:
+        """The guard against a soundtrack that silently stopped reaching the model: a sample of an
+        audio-visual task, run with audio, given to a target that hears, whose every target call received no
+        audio (by the adapter's receipt) is flagged; with --require-audio it is that sample's error."""
+        if rec.error or not getattr(task, "needs_audio", True) or rec.modality not in ("av", "audio"):
+            return
+        if not handle.adapter.accepts.audio:
+            return
+        received = [m for m in rec.media if m.get("role") == "target"]
+        if not received or any(m.get("audio") for m in received):
+            return  # no receipt (the adapter does not report one), or audio arrived
+        rec.audio_missing = True
+        message = f"{rec.model} hears, but no audio reached it for this audio-visual sample"
+        if self.config.require_audio:
+            rec.error = {"type": "audio_missing", "message": message + " (--require-audio)"}
+        elif f"audio_missing: {message}" not in rec.notes:
+            rec.notes.append(f"audio_missing: {message}")
 
     def _barrier(self) -> None:
         """Under a data-parallel launcher, wait until every process has written its journal shard."""

@@ -59,6 +59,7 @@ class Context:
     options: RunOptions = field(default_factory=RunOptions)
     usage: dict = field(default_factory=dict)  # this sample's ledger: role -> calls, tokens, seconds
     notes: list = field(default_factory=list)  # notes models returned while working on this sample
+    media: list = field(default_factory=list)  # media receipts of this sample's calls
 
     def model(self, role: str):
         """The model bound to `role`; KeyError naming the role when none is (e.g. a judge that failed to load)."""

@@ -134,6 +134,7 @@ class Task:
     groups: tuple[str, ...] = ()
     synonyms: dict = {}
     defaults: dict = {}
+    needs_audio: bool = True  # an audio-visual task: its samples need what is heard (the --require-audio guard)
     provenance: str = ""  # plugin distribution and version that registered this task (set by discovery)
 
     @property
@@ -226,6 +227,7 @@ class ManifestTask(Task):
         self.answer_form = definition["answer_form"]
         self.metric = definition.get("metric", "keyword_recall" if self.answer_form == "caption" else "accuracy")
         self.groups = tuple(definition.get("groups", ()))
+        self.needs_audio = bool(definition.get("needs_audio", True))
         self.synonyms = dict(definition.get("synonyms", {}))
         self.options_count = definition.get("options_count")
         self.media_expected = dict(definition.get("media_expected", {}))

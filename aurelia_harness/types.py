@@ -141,6 +141,9 @@ class Reply:
     notes: list[str] = field(default_factory=list)  # e.g. "video has no audio track: fed video only"
     error: str | None = None  # a per-request failure the adapter caught (the strategy decides what to do)
     error_kind: str | None = None  # its type, e.g. "not_media", kept so records say what went wrong
+    # the media receipt: what the model actually received, e.g. {"video": [{"frames", "timestamps", "size",
+    # "soundtrack"}], "audio": [{"seconds", "rate", "soundtrack"}], "images": N, "tokens": {"video", "audio"}}
+    media: dict | None = None
 
 
 # ---- scores and records --------------------------------------------------------------------------
@@ -162,6 +165,7 @@ class Outcome:
     trace: list[dict] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     usage: dict = field(default_factory=dict)  # role -> {calls, input_tokens, output_tokens, seconds}
+    media: list = field(default_factory=list)  # media receipts of the calls ({"role", ...Reply.media})
 
 
 @dataclass
@@ -189,6 +193,8 @@ class Record:
     metric: str = ""  # the task's metric name (accuracy, keyword_recall, a plugin's own ...)
     graded: bool | None = None  # True: score is a 0..1 grade; False: right/wrong; None: older record
     plugins: dict = field(default_factory=dict)  # part -> "distribution version" that provided it (resume check)
+    media: list = field(default_factory=list)  # what each model call received (receipts, with their role)
+    audio_missing: bool = False  # an audio-visual sample reached an audio-capable target with no audio
     schema_version: int = SCHEMA_VERSION
 
     def to_json(self) -> dict:

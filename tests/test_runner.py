@@ -243,3 +243,31 @@ def test_remote_code_runs_only_when_allowed(tmp_path, clips):
     assert Runner(cfg, registry, log=lambda m: None).run().results["results"][0]["n"] == 1
     cfg.remote_code_allowed, cfg.trust_remote_code, cfg.output = [], True, tmp_path / "out2"
     assert Runner(cfg, registry, log=lambda m: None).run().results["results"][0]["n"] == 1
+
+
+def test_a_soundtrack_that_stops_reaching_the_model_is_flagged_and_can_be_an_error(tmp_path):
+    """tiny-omni (real Qwen2.5-Omni classes) reports what it received; with the soundtrack switched off by
+    configuration, the audio-visual sample is flagged, and --require-audio makes it that sample's error."""
+    from aurelia_harness.plugins import discover
+
+    registry = discover()
+    base = dict(models=["tiny-omni"], tasks=["avsynth-count"], strategies=["baseline"], limit=1, progress=False,
+                cache_dir=tmp_path / "cache")
+    heard = Runner(RunConfig(**base, output=tmp_path / "a"), registry, log=lambda m: None).run()
+    record = records(tmp_path / "a")[0]
+    receipt = record["media"][0]
+    assert receipt["role"] == "target" and receipt["audio"][0]["seconds"] > 5 and receipt["tokens"]["audio"] > 0
+    assert receipt["video"][0]["frames"] == 8 and not record["audio_missing"]
+    assert heard.results["results"][0]["audio_missing"] == 0
+
+    deaf = {"tiny-omni": {"media": {"audio_in_video": False}}}
+    flagged = Runner(RunConfig(**base, output=tmp_path / "b", model_overrides=deaf), registry, log=lambda m: None).run()
+    record = records(tmp_path / "b")[0]
+    assert record["audio_missing"] and record["error"] is None and record["media"][0]["audio"] == []
+    assert any(n.startswith("audio_missing:") for n in record["notes"])
+    assert flagged.results["results"][0]["audio_missing"] == 1
+    assert "reached tiny-omni with no audio" in (tmp_path / "b" / "summary.md").read_text()
+
+    Runner(RunConfig(**base, output=tmp_path / "c", model_overrides=deaf, require_audio=True), registry,
+           log=lambda m: None).run()
+    assert records(tmp_path / "c")[0]["error"]["type"] == "audio_missing"

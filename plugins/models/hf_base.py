@@ -161,7 +161,30 @@ class HFMultimodalAdapter(ModelAdapter):
         new = out[0, prompt_len:]
         text = self.processor.batch_decode(new[None], skip_special_tokens=True)[0]
         return Reply(text.strip(), input_tokens=int(prompt_len), output_tokens=int(new.numel()),
-                     seconds=time.perf_counter() - start, notes=notes)
+                     seconds=time.perf_counter() - start, notes=notes,
+                     media=self.receipt(kwargs, generate_kwargs, inputs["input_ids"][0]))
+
+    def receipt(self, kwargs: dict, generate_kwargs: dict, input_ids) -> dict:
+        """What the model received: the arrays handed to the processor (frames per video and their size,
+        seconds of each audio input, images) and how many placeholder tokens of each kind the final input holds."""
+        rate = int(kwargs.get("sampling_rate") or self.audio_rate)
+        videos = kwargs.get("videos") or []
+        audio = kwargs.get("audio") or kwargs.get("audios") or []
+        out = {"video": [{"frames": int(len(v)), "size": [int(v.shape[2]), int(v.shape[1])]}
+                         for v in videos if hasattr(v, "shape") and len(v.shape) == 4],
+               "audio": [{"seconds": round(len(a) / rate, 3), "rate": rate} for a in audio if hasattr(a, "__len__")],
+               "images": len(kwargs.get("images") or [])}
+        if generate_kwargs.get("use_audio_in_video"):
+            out["audio_in_video"] = True  # the soundtrack is interleaved with its video's frames
+        tokens = {}
+        tokenizer = getattr(self.processor, "tokenizer", None)
+        for kind in ("video", "audio", "image"):
+            token = getattr(self.processor, f"{kind}_token", None)
+            token_id = tokenizer.convert_tokens_to_ids(token) if tokenizer is not None and isinstance(token, str) else None
+            if isinstance(token_id, int) and token_id >= 0:
+                tokens[kind] = int((input_ids == token_id).sum())
+        out["tokens"] = tokens
+        return out
 
     def generator(self):
         return self.model.generate
