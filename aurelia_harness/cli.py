@@ -92,7 +92,8 @@ def build_parser(data_tools: dict | None = None) -> argparse.ArgumentParser:
     _add_common(distill)
     distill.add_argument("--tasks", type=_csv, help="task names or groups, comma separated")
     distill.add_argument("--out", type=Path, required=True, help="JSON Lines file to write (appended; resumable)")
-    distill.add_argument("--strategy", default="aurelia", help="the agent strategy whose settings to use")
+    distill.add_argument("--strategy", help="the strategy whose agent work to run (default: the one registered "
+                                            "strategy that declares agent work)")
     distill.add_argument("--limit", type=int)
     distill.add_argument("--sample-ids", type=_csv)
     distill.add_argument("--concurrency", type=int)
@@ -275,7 +276,13 @@ def cmd_distill(args) -> int:
     config = load_config(args.config, flags, args.assignments)
     registry = discover(config.plugins)
     _report_plugin_problems(registry)
-    counts = distill(config, registry, args.out, args.strategy)
+    name = args.strategy
+    if name is None:
+        agentic = sorted(n for n, cls in registry.strategies.items() if cls.has_agent_work())
+        if len(agentic) != 1:
+            raise HarnessError(f"name the strategy with --strategy: {', '.join(agentic) or 'none'} declare agent work")
+        name = agentic[0]
+    counts = distill(config, registry, args.out, name)
     print(f"{args.out}: {counts['written']} written, {counts['already']} already there, {counts['errors']} failed "
           f"(of {counts['samples']} samples)")
     if counts.get("interrupted"):

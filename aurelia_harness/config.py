@@ -46,9 +46,10 @@ def read_toml(path: Path) -> dict:
 
 @dataclass
 class RunConfig:
-    models: list[str] = field(default_factory=lambda: ["tiny-omni"])
-    tasks: list[str] = field(default_factory=lambda: ["avsynth"])
-    strategies: list[str] = field(default_factory=lambda: ["baseline", "cot"])
+    models: list[str] = field(default_factory=list)  # harness.toml's [run] gives the defaults
+    tasks: list[str] = field(default_factory=list)
+    strategies: list[str] = field(default_factory=list)
+    reference: str = "baseline"  # the strategy every other one is paired with in reports
     output: Path = Path("runs/default")
     limit: int | None = None
     sample_ids: list[str] | None = None
@@ -91,7 +92,7 @@ class RunConfig:
 
 
 _RUN_KEYS = {"models", "tasks", "strategies", "output", "limit", "sample_ids", "seed", "concurrency",
-             "batch_size", "fail_on_error", "require_audio", "overwrite", "progress", "decode_timeout", "modality"}
+             "batch_size", "fail_on_error", "require_audio", "overwrite", "reference", "progress", "decode_timeout", "modality"}
 
 
 def apply_settings(data: dict, assignments: list[str]) -> dict:

@@ -42,9 +42,6 @@ class Journal:
                     records.append(rec)
         return records
 
-    def done_keys(self) -> set[str]:
-        return {r.key for r in self.read()}
-
     def check_settings(self, planned: list[tuple], records: list[Record] | None = None):
         """planned: (model, model_hash, task, strategy, strategy_hash, modality, plugins). Refuse when the
         folder already holds records for the same model x task x strategy made with other settings or by

@@ -167,14 +167,15 @@ def write(config, plan, records: list[Record], model_problems: list, registry, e
         if paper is not None:
             row["paper"] = paper
     comparisons = []
-    for p in compare.within_run(scored, graded):
+    reference = config.reference
+    for p in compare.within_run(scored, graded, reference):
         entry = p.to_json()
         row = next((r for r in rows if (r["model"], r["task"], r["strategy"], r["modality"]) ==
                     (p.model, p.task, p.b, p.modality)), None)
         calls = (row or {}).get("agents", {}).get("calls_per_sample")
         if calls:
             entry["gain_per_agent_call"] = p.diff / calls
-        paper = _paper_gain(cards.get(p.model), registry.tasks.get(p.task), p.b)
+        paper = _paper_gain(cards.get(p.model), registry.tasks.get(p.task), p.b, reference)
         if paper is not None:
             entry["paper_relative_gain"] = paper
         comparisons.append(entry)
@@ -198,25 +199,22 @@ def write(config, plan, records: list[Record], model_problems: list, registry, e
 
 
 def paper_figure(card, task, strategy: str) -> float | None:
-    """The paper's score (0..1) for this model, task column and strategy (baseline: the Y of "X / Y")."""
+    """The published score (0..1) for this model, task column and strategy: the card's
+    [paper.results.COLUMN] table holds one number (percent) per strategy name."""
     column = getattr(task, "definition", {}).get("paper_column") if task is not None else None
     cell = card.get(f"paper.results.{column}") if card is not None and column else None
-    if not isinstance(cell, dict):
+    if not isinstance(cell, dict) or not isinstance(cell.get(strategy), (int, float)):
         return None
-    value = cell.get({"baseline": "baseline", "aurelia": "aurelia"}.get(strategy, ""))
-    return None if value is None else value / 100
+    return cell[strategy] / 100
 
 
-def _paper_gain(card, task, strategy: str) -> float | None:
-    """The paper's relative gain for this model, task and strategy, where the card carries the paper's
-    numbers ([paper.results.COLUMN] with baseline and aurelia) and the task names its paper column."""
-    if card is None or task is None or strategy != "aurelia":
+def _paper_gain(card, task, strategy: str, reference: str) -> float | None:
+    """The published relative gain of `strategy` over the reference strategy for this model and task, where
+    the card carries both numbers ([paper.results.COLUMN]) and the task names its paper column."""
+    ours, theirs = paper_figure(card, task, strategy), paper_figure(card, task, reference)
+    if ours is None or not theirs or strategy == reference:
         return None
-    column = getattr(task, "definition", {}).get("paper_column")
-    cell = card.get(f"paper.results.{column}") if column else None
-    if not isinstance(cell, dict) or not cell.get("baseline") or cell.get("aurelia") is None:
-        return None
-    return (cell["aurelia"] - cell["baseline"]) / cell["baseline"]
+    return (ours - theirs) / theirs
 
 
 def _fmt(value: float | None, pct: bool = True) -> str:

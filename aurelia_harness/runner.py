@@ -92,7 +92,10 @@ def environment_ready(card) -> bool:
     return environment_status(card).startswith(("ready", "stale"))
 
 
-def build_plan(config: RunConfig, registry: Registry, log=print) -> Plan:
+def build_plan(config: RunConfig, registry: Registry, log=print, targets_needed: bool = True) -> Plan:
+    for what in ("models", "tasks", "strategies") if targets_needed else ("tasks", "strategies"):
+        if not getattr(config, what):
+            raise ConfigError(f"no {what} to run: name them with --{what} (or in harness.toml's [run] {what} = [...])")
     # "all" means every card meant to be evaluated: agent-only cards (text models serving a role) stay out
     targets = {n: c for n, c in registry.cards.items() if not c.get("agent_only")}
     card_names = expand(config.models, targets, {}, registry.card)
@@ -455,7 +458,7 @@ def _progress(total: int, enabled: bool):
                 desc="avharness")
 
 
-def distill(config: RunConfig, registry: Registry, out: Path, strategy_name: str = "aurelia", log=None) -> dict:
+def distill(config: RunConfig, registry: Registry, out: Path, strategy_name: str, log=None) -> dict:
     """Run only a strategy's agent work over the tasks' samples, keeping one record per sample in `out` (the
     strategy's store, JSON Lines, appended and fsynced; a rerun skips what is there). Any strategy that declares
     agent work (`store_name`, `work_key`, `distill`) can be distilled. Returns counts."""
@@ -463,7 +466,7 @@ def distill(config: RunConfig, registry: Registry, out: Path, strategy_name: str
 
     log = log or (lambda msg: print(msg, file=sys.stderr))
     cfg = dataclasses.replace(config, models=[], strategies=[strategy_name], output=None, reasoning_file=None)
-    plan = build_plan(cfg, registry, log)
+    plan = build_plan(cfg, registry, log, targets_needed=False)
     strategy = plan.strategies[0]
     if not strategy.has_agent_work():
         raise ConfigError(f"strategy '{strategy_name}' declares no agent work to distill")

@@ -12,7 +12,6 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Awaitable, Callable
 
 from .calls import ModelError, call, format_options, media_parts, user_request  # noqa: F401 - the strategy API
 from .errors import ConfigError
@@ -153,5 +152,3 @@ def load_templates(path: Path) -> dict:
     with open(path, "rb") as fh:
         return tomllib.load(fh)
 
-
-StrategyFn = Callable[[Sample, Any, Context], Awaitable[Outcome]]

@@ -44,10 +44,6 @@ class Sample:
     metadata: dict = field(default_factory=dict)
     answer_form: str = ""  # mcq | open | caption: stamped by the task when it loads (Task.load_samples)
 
-    @property
-    def is_multiple_choice(self) -> bool:
-        return bool(self.options)
-
 
 # ---- the one uniform model request -------------------------------------------------------------
 

@@ -316,12 +316,12 @@ def test_distill_then_run_with_the_file_reproduces_predictions(tmp_path, clips):
     _, first = run(cfg, registry)
     AgentScript.reset(scores=[3, 7])
     out = tmp_path / "reasoning.jsonl"
-    counts = distill(cfg, registry, out, log=lambda m: None)
+    counts = distill(cfg, registry, out, "aurelia", log=lambda m: None)
     assert counts == {"samples": 3, "already": 0, "written": 3, "errors": 0}
     lines = [json.loads(l) for l in out.read_text().splitlines()]
     assert {"query", "video_path", "audio_path", "reasoning_steps", "step_answers", "final_answer", "caption",
             "scores"} <= set(lines[0])
-    assert distill(cfg, registry, out, log=lambda m: None)["already"] == 3  # resumable
+    assert distill(cfg, registry, out, "aurelia", log=lambda m: None)["already"] == 3  # resumable
     AgentScript.reset(scores=[1, 1, 1])  # any recomputation would now choose different reasoning
     cfg.output, cfg.reasoning_file = tmp_path / "from-file", out
     _, second = run(cfg, registry)

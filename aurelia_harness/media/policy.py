@@ -9,7 +9,6 @@ Hints only ever lower the frame count; they never raise it past the policy.
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 
 from ..errors import ConfigError
@@ -51,7 +50,7 @@ class MediaPolicy:
     @property
     def frame_cap(self) -> int:
         """Most frames one video may yield under this policy."""
-        return self.max_frames or self.frames if self.fps else self.frames
+        return (self.max_frames or self.frames) if self.fps else self.frames
 
     def video_spec(self, part=None, frames: int | None = None) -> VideoSpec:
         """The decode spec for a video part: this policy, narrowed by the part's hints (sampler, max_frames)
@@ -80,6 +79,3 @@ class MediaPolicy:
                 notes.append(note)
             return None
         return track
-
-    def with_frames(self, frames: int) -> "MediaPolicy":
-        return dataclasses.replace(self, frames=frames, max_frames=min(self.max_frames, frames) if self.max_frames else 0)
