@@ -14,8 +14,8 @@ running past the last option), are removed. Then, in order of evidence:
    point to C"), when together they name a single letter;
 3. a response that opens with a letter token ("B", "(B)", "B.", "B) text");
 4. the options' texts: for numeric options, the value a derivation or count arrives at; otherwise the text
-   of exactly one option that is not negated ("not a dog barking"), then a close paraphrase of exactly one
-   (stems, function words, one small typo), or a short reply that is how one option begins;
+   of exactly one option that is not negated ("not a dog barking"), then a short reply that is how one
+   option begins, then a close paraphrase of exactly one (determiners, word endings, one small typo);
 5. exactly one distinct letter token such as "(B)" or "B)" anywhere;
 6. for Yes/No options, a short plain statement: without a negation it affirms, with one it negates.
 Nothing is guessed. Several letters in one statement ("A and C", "(B)...和(C)...") are "multiple",
@@ -333,6 +333,11 @@ _RUN_ITEM = re.compile(r"[ \t]*[(\[]?([A-Z])(?:([)\]][.:：]?|[.:：])((?:(?![(\
                        r"|(?=[ \t]*(?:\n|$)|[ \t]+[(\[]?[A-Z](?![A-Za-z])))\s*")
 
 
+# an echoed option ends its line or runs into the next label: "B. a cat meowing\nC. a car horn is not heard"
+# explains option C after answering B, it echoes nothing
+_ITEM_END = r"(?=[ \t]*[.,;|，；。]?[ \t]*(?:\n|$|[(\[]?[A-Z](?:[)\]][.:：]?|[.:：])))"
+
+
 def _drop_option_lists(text: str, options: list[str]) -> tuple[str, bool]:
     """Remove echoed option lists (two or more options in a row, each with its label and text) and label
     runs that are not a choice (bare labels "A B C D", or a list running past the last option).
@@ -351,7 +356,7 @@ def _drop_option_lists(text: str, options: list[str]) -> tuple[str, bool]:
         if len(letters) >= 2 and (bare or LETTERS.index(letters[-1]) >= n):
             spans.append((start, pos))
     items = [re.compile(r"(?<![A-Za-z])[(\[]?" + LETTERS[i] + r"(?:[)\]][.:：]?|[.:：])[ \t]*"
-                        + r"[\W_]*".join(map(re.escape, re.findall(r"\w+", o))) + r"(?=[\W_]|$)", re.I)
+                        + r"[\W_]*".join(map(re.escape, re.findall(r"\w+", o))) + _ITEM_END, re.I)
              for i, o in enumerate(options) if re.search(r"\w", o)]
     if len(items) == n:
         for i in range(n - 1):
