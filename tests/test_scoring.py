@@ -1,7 +1,19 @@
+import json
+from collections import defaultdict
+from pathlib import Path
+
 import pytest
 
-from aurelia_harness.scoring import (extract_choice, keyword_recall, match_short_answer, mean_interval,
-                                     normalize_answer, wilson_interval)
+from aurelia_harness.scoring import (
+    UNSETTLED,
+    Choice,
+    extract_choice,
+    keyword_recall,
+    match_short_answer,
+    mean_interval,
+    normalize_answer,
+    wilson_interval,
+)
 
 ANIMALS = ["a dog barking", "a cat meowing", "a car horn", "rain falling"]
 SHAPES = ["A red square", "A blue circle", "The green triangle"]  # option texts that begin like letters
@@ -63,6 +75,82 @@ def test_refusals_and_several_choices_never_become_a_letter(text, options, statu
     choice = extract_choice(text, options)
     assert choice.letter is None
     assert choice.status == status
+
+
+# Our own examples of the kinds of response the extractor used to misread (and guards around them): the
+# spec of extract_choice. Each line: response, options, expected letter or null, and for null the status.
+EXTRACTION_CASES = [json.loads(line) for line in
+                    (Path(__file__).parent / "data" / "extraction_cases.jsonl").read_text().splitlines() if line]
+KINDS = sorted({case["kind"] for case in EXTRACTION_CASES})
+
+
+def _reads_as_expected(case) -> bool:
+    choice = extract_choice(case["response"], case["options"])
+    if case["expected"] is None:
+        return choice.letter is None and choice.status == case["status"]
+    return choice.letter == case["expected"] and choice.status == "ok"
+
+
+def test_case_file_covers_each_kind_of_miss():
+    counts = defaultdict(int)
+    for case in EXTRACTION_CASES:
+        counts[case["kind"]] += 1
+        assert case["expected"] is None or case["expected"] in "ABCDEFGH"[:len(case["options"])]
+        assert case["expected"] is not None or case["status"] in UNSETTLED + ("refusal",)
+    assert set(counts) == {"conclusion", "last_statement", "echo_garbled", "text_only", "numbers", "letter_like",
+                           "multiple", "abstain"}
+    assert min(counts.values()) >= 8
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_accuracy_per_kind_of_response(kind):
+    cases = [case for case in EXTRACTION_CASES if case["kind"] == kind]
+    misses = [(case["response"][:80], extract_choice(case["response"], case["options"]))
+              for case in cases if not _reads_as_expected(case)]
+    accuracy = 1 - len(misses) / len(cases)
+    assert not misses, f"{kind}: {accuracy:.0%} of {len(cases)} read as expected; misses: {misses}"
+
+
+def test_whole_case_file_reads_as_expected():
+    right = sum(_reads_as_expected(case) for case in EXTRACTION_CASES)
+    assert right == len(EXTRACTION_CASES), f"{right}/{len(EXTRACTION_CASES)}"
+
+
+def test_no_letter_for_refusals_or_none_in_the_case_file():
+    for case in EXTRACTION_CASES:
+        choice = extract_choice(case["response"], case["options"])
+        if choice.status != "ok":
+            assert choice.letter is None, case
+        if choice.status in ("refusal", "empty"):
+            assert choice.settled
+        else:
+            assert choice.settled is (choice.status == "ok")
+
+
+def test_unsettled_statuses_say_why():
+    walk = extract_choice("The answer is (A) - loud, (B) - soft, (C) - none, (D) - faint.", ["w", "x", "y", "z"])
+    assert (walk.letter, walk.status, walk.settled) == (None, "ambiguous", False)
+    assert "walk" in walk.how
+    assert extract_choice("There are 3 dogs and 2 cats.", ["2", "3", "4"]).status == "ambiguous"
+    assert extract_choice("Answer: B or maybe C.", ANIMALS).status == "multiple"
+    assert extract_choice("a dog barking a cat meowing a car horn rain falling", ANIMALS).settled is False
+    assert Choice("B", "ok").settled and Choice(None, "refusal").settled and not Choice(None, "none").settled
+
+
+def test_follow_up_question_is_cut_only_when_the_part_before_settles():
+    restated = "Question: Which sound is heard?\nA. a dog barking\nB. a cat meowing\nAnswer: B"
+    assert extract_choice(restated, ANIMALS).letter == "B"
+    invented = "Answer: D\n\nQuestion: Which sound is heard next?\nA. a whistle\nB. a bell\nAnswer: A"
+    choice = extract_choice(invented, ANIMALS)
+    assert choice.letter == "D" and "follow-up" in choice.how
+
+
+def test_paraphrase_needs_the_option_phrase_not_just_its_words():
+    # an auxiliary inside the phrase makes a description, not the option; determiners and endings do not
+    assert extract_choice("A dog is barking loudly.", ANIMALS).letter is None
+    assert extract_choice("I hear the rain falling.", ANIMALS).letter == "D"
+    assert extract_choice("the cats meowing", ANIMALS).letter == "B"
+    assert extract_choice("It is not a cat meowing.", ANIMALS).status == "none"
 
 
 def test_normalisation_of_short_answers():
