@@ -171,8 +171,8 @@ def discover(extra: list[str] | tuple[str, ...] = (), entry_points: bool = True,
             try:
                 candidates.append((ep.name, ep.load()))
             except Exception as exc:  # a broken third-party plugin must not take the harness down
-                where = f" (from the distribution {dist.split()[0]}: `pip uninstall {dist.split()[0]}` removes it)" \
-                    if dist else ""
+                name = dist.split()[0] if dist else ""
+                where = f" (from the distribution {name}: `pip uninstall {name}` removes it)" if dist else ""
                 registry.problems.append(PluginProblem(ep.name, "import", _short(exc) + where,
                                                        traceback.format_exc()))
     for spec in extra:
@@ -200,11 +200,20 @@ def discover(extra: list[str] | tuple[str, ...] = (), entry_points: bool = True,
 
 
 def _distribution(ep) -> str:
-    """ "name version" of the installed distribution that declares this entry point ("" when unknown)."""
+    """ "name version" of the installed distribution that declares this entry point ("" when unknown), with a
+    short digest of the hashes pip recorded for its Python files, so a reinstall of changed code under the
+    same version is a changed plugin too (editable installs record no file hashes: their version alone)."""
     dist = getattr(ep, "dist", None)
     if dist is None:
         return ""
-    return f"{dist.metadata['Name']} {dist.version}"
+    import hashlib
+
+    identity = f"{dist.metadata['Name']} {dist.version}"
+    record = dist.read_text("RECORD") or ""
+    hashed = sorted(line for line in record.splitlines() if ".py," in line and ",sha256=" in line)
+    if hashed:
+        identity += "+" + hashlib.sha256("\n".join(hashed).encode()).hexdigest()[:8]
+    return identity
 
 
 def _file_identity(path: Path) -> str:

@@ -26,6 +26,20 @@ from .types import MediaItem, Message, Request, Sample, Score, TextPart
 
 ANSWER_FORMS = ("mcq", "open", "caption", "auto")  # auto: mcq where a sample has options, else open
 
+# The answer judge reads a response the extraction rules could not settle; it sees no media and no answer key.
+ANSWER_JUDGE_PROMPT = """A model answered a multiple-choice question. Which option did it choose?
+
+Question: {question}
+Options:
+{options}
+
+The model's response:
+<<<
+{response}
+>>>
+
+Reply with the letter of the option the response chooses, or "none" if it chooses no option or several."""
+
 
 @dataclass
 class DataProblem:
@@ -177,7 +191,7 @@ class Task:
         if form == "mcq":
             choice = scoring.extract_choice(text, sample.options)
             if choice.letter is None:
-                return Score(0.0, None, True, {"reason": choice.status, "rule": choice.how})
+                return Score(0.0, None, True, {"reason": choice.status, "rule": choice.how, "settled": choice.settled})
             return Score(float(choice.letter == sample.answer), choice.letter, False, {"rule": choice.how})
         if form == "open":
             correct, parsed, unparseable = scoring.match_short_answer(text, sample.answer, self.synonyms)
@@ -193,8 +207,26 @@ class Task:
         raise ConfigError(f"task {self.name}: unknown answer form {self.answer_form!r}")
 
     async def grade(self, sample: Sample, text: str, ctx) -> Score:
-        """The scoring stage. `ctx` is the sample's Context: models by role (a judge), usage ledger, notes."""
-        return self.score(sample, text)
+        """The scoring stage. `ctx` is the sample's Context: models by role (a judge), usage ledger, notes.
+        A multiple-choice answer the extraction rules cannot settle goes to the "answer_judge" model where the
+        task binds one (off by default)."""
+        score = self.score(sample, text)
+        if score.unparseable and score.detail.get("settled") is False and "answer_judge" in ctx.models:
+            return await self.judge_choice(sample, text, score, ctx)
+        return score
+
+    async def judge_choice(self, sample: Sample, text: str, score: Score, ctx) -> Score:
+        """Ask the answer judge which option the response chose; only a bare letter (or "none") counts."""
+        prompt = ANSWER_JUDGE_PROMPT.format(question=sample.question, response=text.strip()[:4000],
+                                            options="\n".join(f"{scoring.LETTERS[i]}. {o}"
+                                                              for i, o in enumerate(sample.options)))
+        reply = await call(ctx.model("answer_judge"), Request((Message("user", (TextPart(prompt),)),),
+                                                              max_new_tokens=8), ctx, "answer_judge")
+        letter = reply.text.strip().strip(".()[]*").upper()
+        detail = {**score.detail, "answer_judge": {"reply": reply.text}}
+        if len(letter) == 1 and letter in scoring.LETTERS[:len(sample.options)]:
+            return Score(float(letter == sample.answer), letter, False, {**detail, "rule": "answer_judge"})
+        return Score(0.0, None, True, detail)
 
     def corpus_metrics(self, pairs: list[tuple[str, Sample]]) -> dict:
         """Metrics over the whole set, from (prediction, sample) pairs; {} when the task has none."""
@@ -233,7 +265,8 @@ class ManifestTask(Task):
         self.media_expected = dict(definition.get("media_expected", {}))
         # [task.NAME] may point the task at its data elsewhere, or name (or change) its judge model card
         self.defaults = {"manifest": definition.get("data", {}).get("manifest", ""),
-                         "judge": definition.get("judge", "")}
+                         "judge": definition.get("judge", ""),
+                         "answer_judge": definition.get("answer_judge", "")}  # a card for unsettled mcq answers
         here = Path(source).parent if source else Path.cwd()
         self.template = (here / definition["prompt"]).read_text().strip() if definition.get("prompt") else None
         self.rubric = (here / definition["judge_rubric"]).read_text().strip() if definition.get("judge_rubric") else None
@@ -246,7 +279,10 @@ class ManifestTask(Task):
         return self.settings.get("judge") or ""
 
     def roles(self) -> dict[str, str]:
-        return {"judge": self.judge} if self.judge else {}
+        roles = {"judge": self.judge} if self.judge else {}
+        if self.settings.get("answer_judge"):
+            roles["answer_judge"] = self.settings["answer_judge"]
+        return roles
 
     def configure(self, settings: dict | None) -> None:
         super().configure(settings)
@@ -282,7 +318,7 @@ class ManifestTask(Task):
         """The automatic score, replaced by the judge's (score / 10) where the task names a judge: one re-ask
         on an unreadable judge reply, then the answer counts as unparseable. A judge that could not load
         leaves the automatic score, with a note."""
-        automatic = self.score(sample, text)
+        automatic = await super().grade(sample, text, ctx)  # the answer judge, where one is bound
         if not self.judge:
             return automatic
         if "judge" not in ctx.models:

@@ -55,7 +55,10 @@ class AgentScript(ModelAdapter):
             k = AgentScript.counters[("evaluator", q)] - 1
             if AgentScript.raw_scores is not None:
                 return AgentScript.raw_scores[min(k, len(AgentScript.raw_scores) - 1)]
-            return json.dumps({"score": AgentScript.scores[min(k, len(AgentScript.scores) - 1)]})
+            scores = AgentScript.scores
+            if isinstance(scores, dict):  # per question: {"Q0": [...], "Q1": [...]}, by the question's first word
+                scores = scores[q.split(":")[0]]
+            return json.dumps({"score": scores[min(k, len(scores) - 1)]})
         if role == "judge":
             return '{"score": 8, "rationale": "names the colour and the tone"}'
         if role == "raises":
@@ -65,7 +68,8 @@ class AgentScript(ModelAdapter):
     @classmethod
     def reset(cls, scores=(3, 7), raw_scores=None, reasoner_raw=None):
         cls.seen, cls.counters = [], defaultdict(int)
-        cls.scores, cls.raw_scores, cls.reasoner_raw = list(scores), raw_scores, reasoner_raw
+        cls.scores = dict(scores) if isinstance(scores, dict) else list(scores)
+        cls.raw_scores, cls.reasoner_raw = raw_scores, reasoner_raw
 
     @classmethod
     def calls(cls, name: str) -> int:

@@ -397,3 +397,18 @@ def test_summary_reports_cost_and_the_paired_comparison(tmp_path, clips):
     assert comparison["gain_per_agent_call"] == pytest.approx(0.0)
     summary = (cfg.output / "summary.md").read_text()
     assert "Agent cost per sample" in summary and "Paired with baseline" in summary
+
+
+def test_drop_leaves_coverage_below_full_and_pairs_on_the_samples_both_answered(tmp_path, clips):
+    AgentScript.reset(scores={"Q0": [9], "Q1": [2], "Q2": [8], "Q3": [1]})
+    cfg, registry = setup(tmp_path, clips, n=4, strategies=("baseline", "aurelia"), max_iterations=1,
+                          below_threshold="drop")
+    result, recs = run(cfg, registry)
+    rows = {r["strategy"]: r for r in result.results["results"]}
+    assert rows["aurelia"]["coverage"] == 0.5 and rows["aurelia"]["errors"] == 2
+    assert rows["aurelia"]["error_types"] == {"below_threshold": 2} and rows["baseline"]["coverage"] == 1.0
+    dropped = [r for r in recs if r["strategy"] == "aurelia" and r["error"]]
+    assert all(loop(r)["scores"] for r in dropped)  # a dropped sample keeps its loop and its cost
+    assert all(r["usage"]["reasoner"]["calls"] == 1 for r in dropped)
+    pair = next(c for c in result.results["comparisons"] if c["b"] == "aurelia")
+    assert pair["n"] == 2 and pair["errors_b"] == {"below_threshold": 2}

@@ -119,7 +119,19 @@ def test_documented_adapter_plugin_installs_and_runs(tmp_path):
     assert row["model"] == "signal-describer" and row["errors"] == 0
     assert row["value"] >= 0.75  # it names colour and pitch: the AVSynth captions' keywords
     record = json.loads((out / "samples.jsonl").read_text().splitlines()[0])
-    assert record["plugins"]["adapter"] == "avharness-signal 0.1.0"
+    assert record["plugins"]["adapter"].startswith("avharness-signal 0.1.0+")  # version + its files' hashes
+
+    # the same version reinstalled with changed code is a changed plugin: the resume check names it
+    source = tmp_path / "avharness-signal" / "avharness_signal.py"
+    source.write_text(source.read_text().replace("There is nothing to describe.", "Nothing to describe."))
+    pip = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
+                          "--upgrade", "--target", str(target), str(tmp_path / "avharness-signal")],
+                         capture_output=True, text=True)
+    assert pip.returncode == 0, pip.stderr
+    rerun = subprocess.run(CLI + ["--models", "signal-describer", "--tasks", "avsynth-caption", "--strategy",
+                                  "baseline", "--output", str(out), "--no-progress"],
+                           capture_output=True, text=True, env=_env(target))
+    assert rerun.returncode == 2 and "adapter plugin (avharness-signal 0.1.0+" in rerun.stderr
 
 
 def test_documented_task_and_strategy_plugins_install_and_run(tmp_path):

@@ -53,7 +53,7 @@ def test_task_settings_are_checked_and_point_the_task_elsewhere(tmp_path):
     assert task.load_samples(RunConfig(data_root=tmp_path / "none")).problems[0].message.startswith("manifest not found")
     task.configure({"manifest": str(elsewhere)})
     assert [s.id for s in task.load_samples(RunConfig()).samples] == ["z"]
-    with pytest.raises(SettingsError, match=r"task 't': unknown setting\(s\) manifets in \[task.t\]; known: judge, manifest"):
+    with pytest.raises(SettingsError, match=r"task 't': unknown setting\(s\) manifets in \[task.t\]; known: answer_judge, judge, manifest"):
         task.configure({"manifets": "x"})
     with pytest.raises(ConfigError, match="a judge needs a judge_rubric file"):
         task.configure({"judge": "some-card"})
@@ -99,3 +99,22 @@ def test_without_its_judge_the_task_scores_automatically_and_says_so(tmp_path):
     assert score.value == 1.0 and ctx.notes == ["judge judge-card unavailable: scored with rouge_l"]
     unreadable = asyncio.run(task.grade(sample, "a red screen", Context(models={"judge": Judge("hm", "hmm")})))
     assert unreadable.unparseable and unreadable.value == 0.0
+
+
+def test_the_answer_judge_reads_only_what_the_rules_could_not_settle(tmp_path):
+    path = write(tmp_path, [{"id": "m", "question": "Which sound comes first?", "options": ["a dog", "a car", "a bell"],
+                             "answer": "B"}])
+    task = ManifestTask({"name": "t", "answer_form": "mcq", "data": {"manifest": str(path)}})
+    task.configure({"answer_judge": "reader-card"})
+    assert task.roles() == {"answer_judge": "reader-card"}
+    sample = task.load_samples(RunConfig()).samples[0]
+    reader = Judge("B", "B", "B")
+    ctx = Context(models={"answer_judge": reader})
+    unsettled = asyncio.run(task.grade(sample, "It is either B or maybe C, hard to say.", ctx))
+    assert (unsettled.value, unsettled.parsed, unsettled.detail["rule"]) == (1.0, "B", "answer_judge")
+    assert ctx.usage["answer_judge"]["calls"] == 1 and "hard to say" in reader.seen[0].messages[-1].text
+    settled = asyncio.run(task.grade(sample, "The answer is A.", ctx))
+    refused = asyncio.run(task.grade(sample, "I cannot tell from this clip.", ctx))
+    assert settled.parsed == "A" and refused.unparseable and ctx.usage["answer_judge"]["calls"] == 1
+    off = asyncio.run(task.grade(sample, "It is either B or maybe C, hard to say.", Context()))
+    assert off.unparseable  # off by default: no model bound, no call
