@@ -3,7 +3,8 @@ recording each call's cost in a per-role usage ledger, and turning a failed repl
 
 `call(model, request, ledger, role)` is the one way to ask; `ledger` is anything with a `usage` dict, a
 `notes` list and a `media` list (a `Context`, an `Outcome`, or a `Ledger`). Usage per role is
-{"calls", "input_tokens", "output_tokens", "seconds"}; `media` collects the replies' media receipts.
+{"calls", "input_tokens", "output_tokens", "seconds", "decode_seconds", "prepare_seconds"}; `media` collects
+the replies' media receipts.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ from dataclasses import dataclass, field
 
 from .types import AudioPart, ImagePart, Message, Reply, Request, Sample, TextPart, VideoPart
 
-USAGE_FIELDS = ("calls", "input_tokens", "output_tokens", "seconds")
+# seconds: the model's generation; decode_seconds / prepare_seconds: getting the media and building inputs
+USAGE_FIELDS = ("calls", "input_tokens", "output_tokens", "seconds", "decode_seconds", "prepare_seconds")
 
 
 class ModelError(Exception):
@@ -50,6 +52,8 @@ async def call(model, request: Request, ledger, role: str) -> Reply:
     use["input_tokens"] += reply.input_tokens
     use["output_tokens"] += reply.output_tokens
     use["seconds"] += reply.seconds or (time.perf_counter() - start)
+    use["decode_seconds"] += reply.timing.get("decode", 0.0)
+    use["prepare_seconds"] += reply.timing.get("prepare", 0.0)
     for note in reply.notes:
         if note not in ledger.notes:
             ledger.notes.append(note)

@@ -71,6 +71,8 @@ def build_parser(data_tools: dict | None = None) -> argparse.ArgumentParser:
     run.add_argument("--seed", type=int)
     run.add_argument("--concurrency", type=int, help="samples in flight at once")
     run.add_argument("--batch-size", type=int, help="most requests handed to a local adapter at once")
+    run.add_argument("--prefetch", type=int, help="requests per local model whose media are decoded and inputs "
+                                                  "prepared ahead of it (default: 2 x batch size; 0: none)")
     run.add_argument("--fail-on-error", action="store_true", default=None,
                      help="exit 1 on the first per-sample error instead of counting it")
     run.add_argument("--require-audio", action="store_true", default=None,
@@ -219,7 +221,7 @@ def cmd_run(args) -> int:
     from .runner import Runner
 
     flags = {k: getattr(args, k) for k in ("models", "tasks", "strategies", "output", "limit", "sample_ids",
-                                           "seed", "concurrency", "batch_size", "fail_on_error", "require_audio",
+                                           "seed", "concurrency", "batch_size", "prefetch", "fail_on_error", "require_audio",
                                            "overwrite", "progress", "cache_dir", "data_root", "plugins", "reasoning_file",
                                            "modality", "trust_remote_code")}
     config = load_config(args.config, flags, args.assignments)

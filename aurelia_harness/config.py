@@ -56,6 +56,7 @@ class RunConfig:
     seed: int = 0
     concurrency: int = 4
     batch_size: int = 4
+    prefetch: int | None = None  # requests per local model prepared ahead (None: 2 x batch_size; 0: none)
     fail_on_error: bool = False
     require_audio: bool = False  # an audio-visual sample whose target heard no audio is an error, not a note
     overwrite: bool = False
@@ -92,7 +93,7 @@ class RunConfig:
 
 
 _RUN_KEYS = {"models", "tasks", "strategies", "output", "limit", "sample_ids", "seed", "concurrency",
-             "batch_size", "fail_on_error", "require_audio", "overwrite", "reference", "progress", "decode_timeout", "modality"}
+             "batch_size", "prefetch", "fail_on_error", "require_audio", "overwrite", "reference", "progress", "decode_timeout", "modality"}
 
 
 def apply_settings(data: dict, assignments: list[str]) -> dict:

@@ -50,6 +50,18 @@ def conversation(request: Request, video=None, audio=None, image=None) -> list[d
     return out
 
 
+@dataclass
+class Prepared:
+    """A request made ready for the model: its inputs, or the reply that ended it early, and the seconds its
+    media decoding and input preparation took."""
+
+    request: Request
+    inputs: object = None
+    reply: Reply | None = None
+    decode: float = 0.0
+    prepare: float = 0.0
+
+
 class RequestRefused(Exception):
     """The model cannot take this request (e.g. two videos for a one-video model)."""
 
@@ -114,39 +126,67 @@ class ModelAdapter:
         if len(audios) > a.max_audio_items:
             raise RequestRefused(f"{self.card.name} takes at most {a.max_audio_items} audio clip(s), got {len(audios)}")
 
+    def prepare(self, request: Request):
+        """The CPU side of a request — decoding its media and building the model's inputs — done ahead of the
+        model (in prefetch threads) while it generates for earlier requests. Returns what `generate_batch`
+        receives; by default the request itself, so an adapter that does everything in generate_batch works."""
+        return request
+
+    def prepare_one(self, request: Request) -> "Prepared":
+        """Check and prepare one request, timing decode and preparation; a refusal or a media error becomes
+        the item's reply (that sample's error) instead of an exception."""
+        item = Prepared(request)
+        start = time.perf_counter()
+        decoded = self.media.decode_seconds() if self.media is not None else 0.0
+        try:
+            self.check(request)
+            item.inputs = self.prepare(request)
+        except Exception as exc:
+            item.reply = _failed(exc)
+        item.decode = (self.media.decode_seconds() - decoded) if self.media is not None else 0.0
+        item.prepare = max(0.0, time.perf_counter() - start - item.decode)
+        return item
+
     def generate(self, requests: list[Request]) -> list[Reply]:
-        """Run a batch. A request that fails on its own becomes a Reply with `error`; the rest still run
-        (see `isolate_batch_failures` for a generate_batch that raises)."""
-        ok, replies = [], [None] * len(requests)
-        for i, request in enumerate(requests):
-            try:
-                self.check(request)
-                ok.append(i)
-            except Exception as exc:
-                replies[i] = _failed(exc)
+        """Prepare and run a batch (what a handle without prefetch, or a server-backed one, calls)."""
+        return self.run_prepared([self.prepare_one(r) for r in requests])
+
+    def run_prepared(self, items: list["Prepared"]) -> list[Reply]:
+        """Run prepared requests. A request that fails on its own becomes a Reply with `error`; the rest still
+        run (see `isolate_batch_failures` for a generate_batch that raises). Each reply says where its time
+        went: `timing` = {"decode", "prepare", "generate"} seconds, `seconds` = its share of generation."""
+        ok = [i for i, item in enumerate(items) if item.reply is None]
+        replies = [item.reply for item in items]
+        start = time.perf_counter()
         if ok:
             try:
-                batch = self.generate_batch([requests[i] for i in ok])
+                batch = self.generate_batch([items[i].inputs for i in ok])
             except Exception as exc:
                 if len(ok) > 1:
                     batch = None if self.isolate_batch_failures else [_failed(exc) for _ in ok]
-                elif _out_of_memory(exc) and requests[ok[0]].media_parts():
-                    batch = [self._with_fewer_frames(requests[ok[0]], exc)]
+                elif _out_of_memory(exc) and items[ok[0]].request.media_parts():
+                    batch = [self._with_fewer_frames(items[ok[0]].request, exc)]
                 else:
                     batch = [_failed(exc)]
             if batch is None or len(batch) != len(ok):
                 # one bad request must not fail its neighbours: run them one by one
-                batch = [self._alone(requests[i]) for i in ok]
+                batch = [self._alone(items[i]) for i in ok]
             for i, reply in zip(ok, batch):
                 replies[i] = reply
+        generated = (time.perf_counter() - start) / max(1, len(ok))
+        for item, reply in zip(items, replies):
+            if item.reply is None and not reply.seconds:
+                reply.seconds = generated
+            reply.timing = {"decode": item.decode, "prepare": item.prepare,
+                            "generate": 0.0 if item.reply is not None else reply.seconds}
         return replies
 
-    def _alone(self, request: Request) -> Reply:
+    def _alone(self, item: "Prepared") -> Reply:
         try:
-            return self.generate_batch([request])[0]
+            return self.generate_batch([item.inputs])[0]
         except Exception as exc:
-            if _out_of_memory(exc) and request.media_parts():
-                return self._with_fewer_frames(request, exc)
+            if _out_of_memory(exc) and item.request.media_parts():
+                return self._with_fewer_frames(item.request, exc)
             return _failed(exc)
 
     def _with_fewer_frames(self, request: Request, error: BaseException) -> Reply:
@@ -160,9 +200,11 @@ class ModelAdapter:
         while frames > 2:
             frames //= 2
             _free_accelerator_memory()
-            smaller = restrict_frames(request, frames)
+            smaller = self.prepare_one(restrict_frames(request, frames))
+            if smaller.reply is not None:
+                return smaller.reply
             try:
-                reply = self.generate_batch([smaller])[0]
+                reply = self.generate_batch([smaller.inputs])[0]
             except Exception as exc:
                 if _out_of_memory(exc):
                     continue
@@ -171,7 +213,8 @@ class ModelAdapter:
             return reply
         return _failed(error)
 
-    def generate_batch(self, requests: list[Request]) -> list[Reply]:  # pragma: no cover - interface
+    def generate_batch(self, requests: list) -> list[Reply]:  # pragma: no cover - interface
+        """One Reply per item, in order; the items are what `prepare` returned (the requests by default)."""
         raise NotImplementedError
 
     def close(self) -> None:
@@ -214,35 +257,55 @@ def _failed(exc: BaseException) -> Reply:
 
 
 class ModelHandle:
-    """Async front of one loaded adapter: requests that arrive together are handed over as one batch, and
-    the adapter runs in a worker thread so the event loop keeps other samples moving."""
+    """Async front of one loaded adapter. Local models (`parallel_requests = 0`): each request is prepared
+    (media decoded, inputs built) in prefetch threads as soon as it arrives — at most `prefetch` prepared
+    requests waiting for the model, which bounds their memory — and requests ready together are handed to the
+    model as one batch in its own thread, so the model never waits for decoding. Server- and API-backed
+    adapters: up to N single requests in flight, each in its own thread."""
 
-    def __init__(self, adapter: ModelAdapter, batch_size: int = 4, role: str = "target", modality: str = "av"):
+    def __init__(self, adapter: ModelAdapter, batch_size: int = 4, role: str = "target", modality: str = "av",
+                 prefetch: int | None = None):
         self.adapter = adapter
         self.modality = modality  # every request is restricted to this modality ablation
         self.batch_size = max(1, batch_size)
+        self.prefetch = 2 * self.batch_size if prefetch is None else max(0, prefetch)  # 0: prepare inline
         self.role = role
         self.name = adapter.card.name
-        self._queue: list[tuple[Request, asyncio.Future]] = []
+        self._queue: list[tuple[Prepared, asyncio.Future]] = []
         self._worker: asyncio.Task | None = None
         self._slots: asyncio.Semaphore | None = None  # created in the run's (one) event loop
+        self._ahead: asyncio.Semaphore | None = None
         self._pool: concurrent.futures.ThreadPoolExecutor | None = None
+        self._prep_pool: concurrent.futures.ThreadPoolExecutor | None = None
 
     async def generate(self, request: Request) -> Reply:
         request = restrict_modality(request, self.modality)
         if self.adapter.parallel_requests:
             return await self._generate_parallel(request)
+        if not self.prefetch:
+            return await self._enqueue(request)
+        if self._ahead is None:
+            self._ahead = asyncio.Semaphore(self.prefetch)
+            self._prep_pool = concurrent.futures.ThreadPoolExecutor(max_workers=min(self.prefetch, 4),
+                                                                    thread_name_prefix=f"{self.name}-prefetch")
+        async with self._ahead:  # held from preparation until the model has answered: bounds what waits
+            item = await asyncio.get_running_loop().run_in_executor(self._prep_pool, self.adapter.prepare_one,
+                                                                     request)
+            return await self._enqueue(item)
+
+    async def _enqueue(self, item) -> Reply:
         future = asyncio.get_running_loop().create_future()
-        self._queue.append((request, future))
+        self._queue.append((item, future))
         if self._worker is None or self._worker.done():
             self._worker = asyncio.create_task(self._drain())
         return await future
 
     def close(self) -> None:
-        """Release the model (and this handle's request threads)."""
-        if self._pool is not None:
-            self._pool.shutdown(wait=False, cancel_futures=True)
-            self._pool = None
+        """Release the model (and this handle's threads)."""
+        for pool in (self._pool, self._prep_pool):
+            if pool is not None:
+                pool.shutdown(wait=False, cancel_futures=True)
+        self._pool = self._prep_pool = None
         self.adapter.close()
 
     async def _generate_parallel(self, request: Request) -> Reply:
@@ -263,17 +326,17 @@ class ModelHandle:
         await asyncio.sleep(0)  # let every sample that is ready queue its request first
         while self._queue:
             batch, self._queue = self._queue[:self.batch_size], self._queue[self.batch_size:]
-            start = time.perf_counter()
+            items = [item if isinstance(item, Prepared) else None for item, _ in batch]
             try:
-                replies = await asyncio.to_thread(self.adapter.generate, [r for r, _ in batch])
+                if all(items):
+                    replies = await asyncio.to_thread(self.adapter.run_prepared, items)
+                else:  # no prefetch: prepare and generate in the model's thread
+                    replies = await asyncio.to_thread(self.adapter.generate, [r for r, _ in batch])
             except BaseException as exc:  # the adapter itself broke: every waiting sample gets the error
                 for _, future in batch:
                     if not future.done():
                         future.set_exception(exc if isinstance(exc, Exception) else RuntimeError(str(exc)))
                 continue
-            elapsed = time.perf_counter() - start
             for (_, future), reply in zip(batch, replies):
-                if not reply.seconds:
-                    reply.seconds = elapsed / len(batch)
                 if not future.done():
                     future.set_result(reply)

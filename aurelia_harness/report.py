@@ -90,6 +90,7 @@ def aggregate(records: list[Record], graded_tasks: set[str], metrics: dict | Non
             "by_category": {c: {"n": len(v), "value": sum(v) / len(v)} for c, v in sorted(by_cat.items())},
             "model_hash": recs[0].model_hash, "strategy_hash": recs[0].strategy_hash,
         })
+        rows[-1]["time_per_sample"] = time_per_sample(recs)
         agents = agent_cost(recs)
         if agents:
             rows[-1]["agents"] = agents
@@ -108,6 +109,19 @@ def agent_cost(recs: list[Record]) -> dict | None:
         per_role[role] = {k: sum(u.get(k, 0) for u in uses) / n
                           for k in ("calls", "input_tokens", "output_tokens", "seconds")}
     return {"calls_per_sample": sum(v["calls"] for v in per_role.values()), "per_role": per_role}
+
+
+def time_per_sample(recs: list[Record]) -> dict:
+    """Where a sample's seconds went, averaged: media decoding, input preparation, generation per role and
+    scoring (judge generation counts under its role too). With prefetch, decoding and preparation overlap
+    the model's generation, so the parts add up to more than the wall time."""
+    n = len(recs) or 1
+    roles = sorted({role for r in recs for role in r.usage})
+    return {"decode": sum(u.get("decode_seconds", 0.0) for r in recs for u in r.usage.values()) / n,
+            "prepare": sum(u.get("prepare_seconds", 0.0) for r in recs for u in r.usage.values()) / n,
+            "generate": {role: sum(r.usage.get(role, {}).get("seconds", 0.0) for r in recs) / n for role in roles},
+            "score": sum(r.score_seconds for r in recs) / n,
+            "wall": sum(r.seconds for r in recs) / n}
 
 
 def failed_models(records: list[Record], model_problems: list) -> list[dict]:
@@ -278,6 +292,16 @@ def summary_markdown(results: dict, cards: dict | None = None) -> str:
             met = f"{100 * c['meteor']:.1f}" if c.get("meteor") is not None else "n/a"
             lines.append(f"| {r['model']} | {r['task']} | {r['strategy']} | {100 * c['bleu4']:.1f} | "
                          f"{100 * c['rouge_l']:.1f} | {c['cider_d']:.3f} | {met} |")
+    timed = [r for r in results["results"] if r.get("time_per_sample")]
+    if timed:
+        lines += ["", "Where time goes (seconds per sample; decoding and preparation overlap generation when "
+                  "prefetched):", "", "| model | task | strategy | decode | prepare inputs | generate per role | "
+                  "score | wall |", "|---|---|---|---:|---:|---|---:|---:|"]
+        for r in timed:
+            t = r["time_per_sample"]
+            generate = ", ".join(f"{k} {v:.2f}" for k, v in t["generate"].items()) or "-"
+            lines.append(f"| {r['model']} | {r['task']} | {r['strategy']} | {t['decode']:.3f} | {t['prepare']:.3f} | "
+                         f"{generate} | {t['score']:.3f} | {t['wall']:.2f} |")
     agent_rows = [r for r in results["results"] if r.get("agents")]
     if agent_rows:
         lines += ["", "Agent cost per sample (calls made in this run):", "",

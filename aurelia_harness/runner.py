@@ -301,7 +301,8 @@ class Runner:
                     self.agents[name] = None
 
     def _handle(self, adapter, role: str = "target") -> ModelHandle:
-        return ModelHandle(adapter, self.config.batch_size, role=role, modality=self.config.modality)
+        return ModelHandle(adapter, self.config.batch_size, role=role, modality=self.config.modality,
+                           prefetch=self.config.prefetch)
 
     def load_agents(self, strategies: list[Strategy], result: RunResult) -> set[str]:
         """Load the agents of these strategies; return the names of strategies that cannot run."""
@@ -391,7 +392,9 @@ class Runner:
             _media_precheck(sample)
             outcome = await strategy(sample, handle, ctx)
             rec.prediction, rec.trace = outcome.text, list(outcome.trace)
+            scoring = time.perf_counter()
             score = await task.grade(sample, outcome.text, self._task_context(task, ctx))
+            rec.score_seconds = time.perf_counter() - scoring
             rec.parsed, rec.score, rec.unparseable = score.parsed, score.value, score.unparseable
             if score.detail:
                 rec.trace.append({"step": "score", **score.detail})

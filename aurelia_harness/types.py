@@ -140,6 +140,7 @@ class Reply:
     # the media receipt: what the model actually received, e.g. {"video": [{"frames", "timestamps", "size",
     # "soundtrack"}], "audio": [{"seconds", "rate", "soundtrack"}], "images": N, "tokens": {"video", "audio"}}
     media: dict | None = None
+    timing: dict = field(default_factory=dict)  # seconds: decode, prepare (inputs), generate (set by the base)
 
 
 # ---- scores and records --------------------------------------------------------------------------
@@ -191,6 +192,7 @@ class Record:
     plugins: dict = field(default_factory=dict)  # part -> "distribution version" that provided it (resume check)
     media: list = field(default_factory=list)  # what each model call received (receipts, with their role)
     audio_missing: bool = False  # an audio-visual sample reached an audio-capable target with no audio
+    score_seconds: float = 0.0  # the scoring stage (a judge's generation is also in usage)
     schema_version: int = SCHEMA_VERSION
 
     def to_json(self) -> dict:

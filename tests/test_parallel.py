@@ -31,7 +31,7 @@ def _single(out: Path, *extra: str):
 
 def _rows(out: Path):
     rows = json.loads((out / "results.json").read_text())["results"]
-    return [{k: v for k, v in r.items() if k != "mean_seconds"} for r in rows]
+    return [{k: v for k, v in r.items() if k not in ("mean_seconds", "time_per_sample")} for r in rows]
 
 
 def _records(out: Path):

@@ -15,6 +15,7 @@ import json
 import os
 import tempfile
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -99,9 +100,25 @@ class MediaStore:
         self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="decode")
         self.hits = 0
         self.misses = 0
+        self._clock = threading.local()  # seconds spent in this store's public calls, per thread
+
+    def decode_seconds(self) -> float:
+        """Seconds this thread has spent getting media from this store (decoding or reading the cache):
+        adapters' callers read it before and after preparing a request to say where its time went."""
+        return getattr(self._clock, "seconds", 0.0)
+
+    def _timed(self, start: float) -> None:
+        self._clock.seconds = self.decode_seconds() + time.perf_counter() - start
 
     # -- public ------------------------------------------------------------------------------------
     def video(self, path: Path, spec: VideoSpec = VideoSpec()) -> VideoClip:
+        start = time.perf_counter()
+        try:
+            return self._video(path, spec)
+        finally:
+            self._timed(start)
+
+    def _video(self, path: Path, spec: VideoSpec) -> VideoClip:
         key = self._key(path, "video", spec.to_json())
         cached = self._load(key)
         if cached is not None:
@@ -119,6 +136,13 @@ class MediaStore:
 
     def audio(self, path: Path, rate: int = 16000, stream: int | None = None) -> AudioClip:
         """The file's audio track; raises NoAudioStream when it has none (callers decide if that is fine)."""
+        start = time.perf_counter()
+        try:
+            return self._audio(path, rate, stream)
+        finally:
+            self._timed(start)
+
+    def _audio(self, path: Path, rate: int, stream: int | None) -> AudioClip:
         key = self._key(path, "audio", {"rate": rate, "stream": stream})
         cached = self._load(key)
         if cached is not None:

@@ -141,28 +141,34 @@ class HFMultimodalAdapter(ModelAdapter):
         """The exact prompt text the processor receives (golden snapshots in tests)."""
         return self.processor_inputs(request)[0]["text"][0]
 
-    def generate_batch(self, requests: list[Request]) -> list[Reply]:
-        return [self._one(r) for r in requests]
+    def prepare(self, request: Request) -> dict:
+        """Decode the media and run the processor (CPU work, done ahead of the model by the prefetch)."""
+        kwargs, generate_kwargs, notes = self.processor_inputs(request)
+        inputs = self.processor(**kwargs, return_tensors="pt")
+        receipt = self.receipt(kwargs, generate_kwargs, inputs["input_ids"][0])
+        return {"inputs": inputs, "generate_kwargs": generate_kwargs, "notes": notes, "receipt": receipt,
+                "max_new_tokens": request.max_new_tokens}
 
-    def _one(self, request: Request) -> Reply:
+    def generate_batch(self, prepared: list[dict]) -> list[Reply]:
+        return [self._one(item) for item in prepared]
+
+    def _one(self, item: dict) -> Reply:
         import torch
 
         start = time.perf_counter()
-        kwargs, generate_kwargs, notes = self.processor_inputs(request)
-        inputs = self.processor(**kwargs, return_tensors="pt").to(self.model.device)
+        inputs = item["inputs"].to(self.model.device)
         for key, value in inputs.items():
             if torch.is_floating_point(value):
                 inputs[key] = value.to(self.model.dtype)
         cap = self.card.get("generation.max_new_tokens_cap")
-        budget = min(request.max_new_tokens, int(cap)) if cap else request.max_new_tokens
+        budget = min(item["max_new_tokens"], int(cap)) if cap else item["max_new_tokens"]
         with torch.inference_mode():
-            out = self.generator()(**inputs, **generate_kwargs, max_new_tokens=budget, do_sample=False)
+            out = self.generator()(**inputs, **item["generate_kwargs"], max_new_tokens=budget, do_sample=False)
         prompt_len = inputs["input_ids"].shape[1]
         new = out[0, prompt_len:]
         text = self.processor.batch_decode(new[None], skip_special_tokens=True)[0]
         return Reply(text.strip(), input_tokens=int(prompt_len), output_tokens=int(new.numel()),
-                     seconds=time.perf_counter() - start, notes=notes,
-                     media=self.receipt(kwargs, generate_kwargs, inputs["input_ids"][0]))
+                     seconds=time.perf_counter() - start, notes=list(item["notes"]), media=item["receipt"])
 
     def receipt(self, kwargs: dict, generate_kwargs: dict, input_ids) -> dict:
         """What the model received: the arrays handed to the processor (frames per video and their size,
