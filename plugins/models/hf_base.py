@@ -39,6 +39,10 @@ class HFMultimodalAdapter(ModelAdapter):
     tiny_version = 1
     load_options: dict = {}  # extra from_pretrained arguments of the family
     media_defaults = {"frames": 16, "max_pixels": 360 * 420}  # under the card's [media]
+    # One generate call for a batch of requests (prompts left-padded, media tensors concatenated). Families
+    # whose processors' outputs cannot be concatenated per request, or whose batched outputs were not shown
+    # equal to one-at-a-time outputs (tests/test_batching.py), set False and run one request at a time.
+    batches = False
 
     def build_tiny(self, folder: Path) -> Path:  # pragma: no cover - interface
         raise NotImplementedError
@@ -150,25 +154,51 @@ class HFMultimodalAdapter(ModelAdapter):
                 "max_new_tokens": request.max_new_tokens}
 
     def generate_batch(self, prepared: list[dict]) -> list[Reply]:
-        return [self._one(item) for item in prepared]
+        """One generate call for the whole batch where the family batches (`batches = True`) and the requests
+        agree on their generation settings; otherwise one at a time."""
+        groups: dict[str, list[int]] = {}
+        for i, item in enumerate(prepared):
+            groups.setdefault(repr(sorted(item["generate_kwargs"].items())), []).append(i)
+        replies: list = [None] * len(prepared)
+        for members in groups.values():
+            if self.batches and len(members) > 1:
+                for i, reply in zip(members, self._generate([prepared[i] for i in members])):
+                    replies[i] = reply
+            else:
+                for i in members:
+                    replies[i] = self._generate([prepared[i]])[0]
+        return replies
 
-    def _one(self, item: dict) -> Reply:
+    def _generate(self, items: list[dict]) -> list[Reply]:
         import torch
 
         start = time.perf_counter()
-        inputs = item["inputs"].to(self.model.device)
+        inputs = left_padded([item["inputs"] for item in items], self.pad_token_id())
+        inputs = {k: v.to(self.model.device) for k, v in inputs.items()}
         for key, value in inputs.items():
             if torch.is_floating_point(value):
                 inputs[key] = value.to(self.model.dtype)
         cap = self.card.get("generation.max_new_tokens_cap")
-        budget = min(item["max_new_tokens"], int(cap)) if cap else item["max_new_tokens"]
+        budget = max(item["max_new_tokens"] for item in items)
+        budget = min(budget, int(cap)) if cap else budget
         with torch.inference_mode():
-            out = self.generator()(**inputs, **item["generate_kwargs"], max_new_tokens=budget, do_sample=False)
-        prompt_len = inputs["input_ids"].shape[1]
-        new = out[0, prompt_len:]
-        text = self.processor.batch_decode(new[None], skip_special_tokens=True)[0]
-        return Reply(text.strip(), input_tokens=int(prompt_len), output_tokens=int(new.numel()),
-                     seconds=time.perf_counter() - start, notes=list(item["notes"]), media=item["receipt"])
+            out = self.generator()(**inputs, **items[0]["generate_kwargs"], max_new_tokens=budget, do_sample=False)
+        width = inputs["input_ids"].shape[1]
+        elapsed = (time.perf_counter() - start) / len(items)
+        replies = []
+        for row, item in enumerate(items):
+            new = out[row, width:][:item["max_new_tokens"]]
+            text = self.processor.batch_decode(new[None], skip_special_tokens=True)[0]
+            produced = int((new != self.pad_token_id()).sum()) if len(items) > 1 else int(new.numel())
+            replies.append(Reply(text.strip(), input_tokens=int(item["inputs"]["input_ids"].shape[1]),
+                                 output_tokens=produced, seconds=elapsed, notes=list(item["notes"]),
+                                 media=item["receipt"]))
+        return replies
+
+    def pad_token_id(self) -> int:
+        tokenizer = getattr(self.processor, "tokenizer", self.processor)
+        pad = tokenizer.pad_token_id
+        return int(pad if pad is not None else tokenizer.eos_token_id)
 
     def receipt(self, kwargs: dict, generate_kwargs: dict, input_ids) -> dict:
         """What the model received: the arrays handed to the processor (frames per video and their size,
@@ -199,3 +229,28 @@ class HFMultimodalAdapter(ModelAdapter):
         self.model = None
         self.processor = None
         super().close()
+
+
+def left_padded(batch: list, pad_id: int) -> dict:
+    """Processor outputs of several requests as one batch: per-token tensors (token ids, masks, token types:
+    shaped (1, prompt length)) left-padded to one width — the side decoder-only generation needs — and every
+    other tensor (pixels, grids, audio features) concatenated along its first dimension, in request order,
+    from the requests that have it."""
+    import torch
+
+    if len(batch) == 1:
+        return dict(batch[0])
+    width = max(b["input_ids"].shape[1] for b in batch)
+    keys = list(dict.fromkeys(k for b in batch for k in b.keys()))
+    out = {}
+    for key in keys:
+        per_token = all(key in b and b[key].dim() >= 2 and b[key].shape[:2] == b["input_ids"].shape for b in batch)
+        if per_token:
+            fill = pad_id if key == "input_ids" else 0
+            out[key] = torch.cat([torch.nn.functional.pad(b[key], (0, 0) * (b[key].dim() - 2) +
+                                                          (width - b[key].shape[1], 0), value=fill) for b in batch])
+        else:
+            out[key] = torch.cat([b[key] for b in batch if key in b], dim=0)
+    if "attention_mask" not in out:
+        out["attention_mask"] = (out["input_ids"] != pad_id).long()
+    return out

@@ -76,6 +76,7 @@ def build_tiny(folder: Path) -> Path:
 
 class QwenOmniAdapter(HFMultimodalAdapter):
     """Qwen2.5-Omni; Qwen3-Omni (below) differs only in its classes and its tiny build."""
+    batches = True  # left-padded batches answer token for token as single requests (tests/test_batching.py)
 
     accepts = Accepts(video=True, audio=True, image=True, max_audio_items=8,
                       max_video_items=1)

@@ -18,6 +18,7 @@ from .hf_base import HFMultimodalAdapter, chatml_template
 
 
 class QwenVLAdapter(HFMultimodalAdapter):
+    batches = True  # left-padded batches answer token for token as single requests (tests/test_batching.py)
     model_class = "Qwen2_5_VLForConditionalGeneration"
     accepts = Accepts(video=True, audio=False, image=True, max_audio_items=0,
                       max_video_items=4)
