@@ -389,7 +389,7 @@ class Runner:
         start = time.perf_counter()
         outcome = None
         try:
-            _media_precheck(sample)
+            await asyncio.to_thread(_media_precheck, sample)  # it opens files: keep the event loop free
             outcome = await strategy(sample, handle, ctx)
             rec.prediction, rec.trace = outcome.text, list(outcome.trace)
             scoring = time.perf_counter()
@@ -496,7 +496,7 @@ def distill(config: RunConfig, registry: Registry, out: Path, strategy_name: str
         async def one(sample):
             async with limit:
                 try:
-                    _media_precheck(sample)
+                    await asyncio.to_thread(_media_precheck, sample)
                     record = await strategy.distill(sample, runner.context(strategy))
                 except (KeyboardInterrupt, asyncio.CancelledError):
                     raise
