@@ -32,9 +32,9 @@ import os
 import re
 import time
 from collections import defaultdict
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator
 from urllib.parse import quote
 
 from . import compare, report
@@ -118,8 +118,7 @@ def parse_data_hints(values: list[str] | None) -> dict[str, Path]:
         task, sep, path = value.partition("=")
         if not sep or not task.strip() or not path.strip():
             raise HarnessError(f"--data {value!r}: expected TASK=MANIFEST, e.g. avsynth-count=data/manifest.jsonl")
-        path = Path(os.path.expanduser(path.strip()))
-        hints[task.strip()] = path / "manifest.jsonl" if path.is_dir() else path
+        hints[task.strip()] = Path(os.path.expanduser(path.strip()))
     return hints
 
 
@@ -190,9 +189,11 @@ class SampleFinder:
         if task_name in self.hints:
             from .tasks import read_manifest
 
-            data = read_manifest(self.hints[task_name], task_name)
+            path = self.hints[task_name]
+            path = path / "manifest.jsonl" if path.is_dir() else path
+            data = read_manifest(path, task_name)
             samples = {s.id: s for s in data.samples}
-            how = f"manifest {self.hints[task_name]} (--data)"
+            how = f"manifest {path} (--data)"
             if not samples:
                 how += ": " + "; ".join(p.message for p in data.problems[:3])
         else:
@@ -491,9 +492,12 @@ def collect(folders: list[Path], finder: SampleFinder | None = None,
 
 
 def _labels(folders: list[Path]) -> list[str]:
-    """Short names for the runs: the folder names, or their paths where two share a name."""
-    names = [Path(f).name or str(f) for f in folders]
-    return [str(f) if names.count(n) > 1 else n for f, n in zip(folders, names)]
+    """Short names for the runs: the folder names, with their parent where two share a name, and a number
+    where that is not enough (the same folder twice)."""
+    paths = [Path(f) for f in folders]
+    names = [p.name or str(p) for p in paths]
+    names = [f"{p.parent.name}/{n}" if names.count(n) > 1 else n for p, n in zip(paths, names)]
+    return [f"{n} ({i + 1})" if names.count(n) > 1 else n for i, n in enumerate(names)]
 
 
 # ---- HTML --------------------------------------------------------------------------------------------
@@ -716,7 +720,9 @@ def build(folders: list[Path], out: Path | None = None, finder: SampleFinder | N
 
     if media_url is None:
         base = Path(out).resolve().parent if out is not None else Path.cwd()
-        media_url = lambda p: quote(os.path.relpath(Path(p).resolve(), base))  # noqa: E731
+
+        def media_url(path: Path) -> str:
+            return quote(os.path.relpath(Path(path).resolve(), base))
     data = collect([Path(f) for f in folders], finder, media_url)
     title = "avharness report — " + ", ".join(r.label for r in data.runs)
     return render(data, make_plots(data), live, title), data

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import agents
 import fakes
+
 from aurelia_harness import hookimpl
 from aurelia_harness.cards import ModelCard
 from aurelia_harness.config import RunConfig

@@ -9,14 +9,13 @@ import os
 import shutil
 import tempfile
 import threading
-import time
 from pathlib import Path
 
 import pytest
+from report_run import FILE_MARKUP, PREDICTION_MARKUP, QUESTION_MARKUP, make_run
 
 from aurelia_harness.html_report import SampleFinder, write_report
 from aurelia_harness.viewer import RunSite, make_server
-from report_run import FILE_MARKUP, PREDICTION_MARKUP, QUESTION_MARKUP, make_run
 
 BROWSER_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
@@ -26,7 +25,7 @@ BROWSER_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"
 @pytest.fixture(scope="module")
 def run(tmp_path_factory, clips):
     root = tmp_path_factory.mktemp("report")
-    folder, manifest, registry = make_run(root, clips)
+    folder, _, registry = make_run(root, clips)
     page = root / "out" / "report.html"
     write_report([folder], page, SampleFinder(registry=registry))
     return {"folder": folder, "registry": registry, "page": page, "root": root}
