@@ -239,12 +239,30 @@ def test_viewer_serves_playable_media_and_refreshes_while_the_run_goes(viewer, b
     journal = folder / "samples.jsonl"
     lines = journal.read_text().splitlines()
     new = json.loads(lines[0])
-    new.update(key=new["key"] + "-more", sample_id="s1")  # one more record for a cell, as a run appends it
-    new["key"] = "another|" + new["key"]
+    new["key"] = "another|" + new["key"]  # one more record, as a run appends it
     with open(journal, "a") as fh:
         fh.write(json.dumps(new) + "\n")
     wait(browser, lambda d: "31 record(s)" in d.find_element("css selector", "ul.notices").text, timeout=10,
          what="the page reloaded with the new record")
     wait(browser, lambda d: d.execute_script("return document.body.dataset.ready") == "1", what="ready again")
     assert browser.find_element("id", "filter-id").get_attribute("value") == "s1"  # the view survived the reload
+    assert severe(browser) == []
+
+
+def test_a_media_receipt_on_a_record_is_shown_as_it_is(run, browser, tmp_path):
+    folder = tmp_path / "run"
+    shutil.copytree(run["folder"], folder)
+    journal = folder / "samples.jsonl"
+    records = [json.loads(line) for line in journal.read_text().splitlines()]
+    receipt = [{"kind": "video", "path": "media/av.mp4", "frames": 8, "size": [64, 48], "audio": "16 kHz mono"}]
+    for rec in records:
+        if (rec["sample_id"], rec["model"], rec["strategy"]) == ("s1", "target-1", "baseline"):
+            rec["media"] = receipt  # a field this version's Record does not have yet
+    journal.write_text("".join(json.dumps(rec) + "\n" for rec in records))
+    page = tmp_path / "report.html"
+    write_report([folder], page, SampleFinder(registry=run["registry"]))
+    load(browser, page.as_uri())
+    text = open_record(browser, "s1", "target-1", "baseline").get_attribute("textContent")
+    assert "What the model received" in text and '"frames": 8' in text and "16 kHz mono" in text
+    assert "What the model received" not in open_record(browser, "s1", "target-1", "aurelia").get_attribute("textContent")
     assert severe(browser) == []
