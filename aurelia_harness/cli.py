@@ -17,7 +17,7 @@ from pathlib import Path
 from . import __version__
 from .errors import FailedOnError, HarnessError
 
-COMMANDS = ("run", "list", "plugins", "doctor", "data", "distill", "compare", "env")
+COMMANDS = ("run", "list", "plugins", "doctor", "data", "distill", "compare", "env", "report", "view")
 EXIT_MODEL_FAILED = 3
 _COMMON = ("--plugin", "--config", "--set")  # options every command takes, wherever they stand
 
@@ -119,6 +119,24 @@ def build_parser(data_tools: dict | None = None) -> argparse.ArgumentParser:
                          help="exit 1 when B is significantly worse than A, after the correction, for any "
                               "model x task x strategy")
 
+    report = sub.add_parser("report", help="one self-contained HTML page for run folders: results, plots and a "
+                            "sample browser with media and traces (docs/report.md)")
+    _add_common(report)
+    report.add_argument("runs", type=Path, nargs="+", metavar="RUN", help="run folders (several: side by side)")
+    report.add_argument("--out", type=Path, help="HTML file to write (default: report.html in the first run folder)")
+    report.add_argument("--data", action="append", metavar="TASK=MANIFEST",
+                        help="where a task's samples are, when the run's own config no longer finds them (repeatable)")
+
+    view = sub.add_parser("view", help="serve a run folder's report on localhost, refreshing while the run goes on")
+    _add_common(view)
+    view.add_argument("run", type=Path, metavar="RUN")
+    view.add_argument("--host", default="127.0.0.1",
+                      help="address to listen on (default 127.0.0.1: this machine only)")
+    view.add_argument("--port", type=int, default=8765, help="port (default 8765; 0: any free one)")
+    view.add_argument("--refresh", type=float, default=5.0, help="seconds between the page's checks for new records")
+    view.add_argument("--data", action="append", metavar="TASK=MANIFEST",
+                      help="where a task's samples are, when the run's own config no longer finds them (repeatable)")
+
     lst = sub.add_parser("list", help="list registered models, tasks or strategies")
     _add_common(lst)
     lst.add_argument("what", choices=["models", "tasks", "strategies"])
@@ -167,7 +185,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return {"run": cmd_run, "list": cmd_list, "plugins": cmd_plugins, "doctor": cmd_doctor,
-                "data": cmd_data, "distill": cmd_distill, "compare": cmd_compare, "env": cmd_env}[args.command](args)
+                "data": cmd_data, "distill": cmd_distill, "compare": cmd_compare, "env": cmd_env,
+                "report": cmd_report, "view": cmd_view}[args.command](args)
     except FailedOnError as exc:
         print(f"avharness: stopped: {exc}", file=sys.stderr)
         return 1
@@ -319,6 +338,41 @@ def cmd_compare(args) -> int:
         print(f"{len(worse)} significant regression(s): " + ", ".join(f"{p.model} x {p.task} x {s}" for s, p in worse))
         return 1 if args.fail_on_regression else 0
     print("no significant regression")
+    return 0
+
+
+def _sample_finder(args):
+    """Samples for the report: --data hints, else each run's own config (results.json), with --plugin added;
+    --config and --set stand in for a run that has no results.json yet."""
+    from .config import load_config
+    from .html_report import SampleFinder, parse_data_hints
+
+    hints = parse_data_hints(args.data)
+    default = load_config(args.config, {"plugins": args.plugins}, args.assignments)
+    return lambda: SampleFinder(hints, plugins=args.plugins or [], default_config=default)
+
+
+def cmd_report(args) -> int:
+    from .html_report import write_report
+
+    out = args.out or args.runs[0] / "report.html"
+    data = write_report(args.runs, out, _sample_finder(args)())
+    records = sum(r.records for r in data.runs)
+    print(f"{out}: {records} record(s) of {len(data.runs)} run(s), {out.stat().st_size / 1e6:.1f} MB")
+    for source in data.sources:
+        if source.missing:
+            print(f"avharness: {source.task}: {source.missing} sample(s) without their question: {source.how}",
+                  file=sys.stderr)
+    return 0
+
+
+def cmd_view(args) -> int:
+    from .viewer import serve
+
+    try:
+        serve(args.run, args.host, args.port, _sample_finder(args), args.refresh)
+    except OSError as exc:
+        raise HarnessError(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}") from None
     return 0
 
 
