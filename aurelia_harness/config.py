@@ -85,8 +85,6 @@ class RunConfig:
     def to_json(self) -> dict:
         out = {}
         for name in self.__dataclass_fields__:
-            if name == "tables":
-                continue  # the parsed fields below already say what the run used
             value = getattr(self, name)
             out[name] = str(value) if isinstance(value, Path) else value
         return out

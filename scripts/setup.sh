@@ -5,6 +5,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
+# System packages the tests use (a headless browser for the report's page); installed where this is root on a
+# Debian-like machine, else named for the user to install.
+bash scripts/system-packages.sh
 stamp=.venv/.avharness-setup
 want=$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -d' ' -f1)
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && [ -x .venv/bin/avharness ]; then
