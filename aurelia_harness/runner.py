@@ -291,13 +291,8 @@ class Runner:
                 if name in self.agents:
                     continue
                 card = self.registry.card(name).with_overrides(self.config.model_overrides.get(name, {}))
-                try:
-                    self.agents[name] = self._handle(self._load(card), role)
-                except Exception as exc:
-                    info = describe_exception(exc)
-                    self.log(f"{role} model {name} of task {task.name} could not load: {info['type']}: "
-                             f"{info['message']}; scoring {task.name} with {task.metric}")
-                    result.model_problems.append({"model": name, "role": f"{task.name}.{role}", **info})
+                if not self._load_role(card, role, f"{role} model {name} of task {task.name}", task.name,
+                                       f"scoring {task.name} with {task.metric}", result):
                     self.agents[name] = None
 
     def _handle(self, adapter, role: str = "target") -> ModelHandle:
@@ -312,15 +307,21 @@ class Runner:
                 if name in self.agents or name in broken:
                     continue
                 card = strategy.role_cards.get(role) or self.registry.card(name)
-                try:
-                    self.agents[name] = self._handle(self._load(card), role)
-                except Exception as exc:
-                    info = describe_exception(exc)
-                    self.log(f"agent model {name} ({role} of {strategy.name}) could not load: "
-                             f"{info['type']}: {info['message']}; skipping {strategy.name}")
-                    result.model_problems.append({"model": name, "role": f"{strategy.name}.{role}", **info})
+                if not self._load_role(card, role, f"agent model {name} ({role} of {strategy.name})", strategy.name,
+                                       f"skipping {strategy.name}", result):
                     broken.add(name)
         return {s.name for s in strategies if set(s.roles().values()) & broken}
+
+    def _load_role(self, card: ModelCard, role: str, who: str, owner: str, then: str, result: RunResult) -> bool:
+        """Load a model that serves a role for the whole run; a failure is said once and recorded."""
+        try:
+            self.agents[card.name] = self._handle(self._load(card), role)
+            return True
+        except Exception as exc:
+            info = describe_exception(exc)
+            self.log(f"{who} could not load: {info['type']}: {info['message']}; {then}")
+            result.model_problems.append({"model": card.name, "role": f"{owner}.{role}", **info})
+            return False
 
     def store(self, strategy: Strategy) -> KeyedStore | None:
         """The strategy's durable per-sample work: OUTPUT/<store_name>.jsonl, plus a --reasoning file."""
