@@ -7,7 +7,8 @@
                          error: "error" };
   const KNOWN_FIELDS = new Set(["model", "task", "strategy", "sample_id", "model_hash", "strategy_hash",
     "prediction", "parsed", "score", "unparseable", "error", "category", "notes", "trace", "usage", "seconds",
-    "modality", "metric", "graded", "plugins", "schema_version", "$shared"]);
+    "modality", "metric", "graded", "plugins", "schema_version", "$shared", "media", "audio_missing",
+    "score_seconds"]);
 
   function el(tag, props, ...children) {
     const node = document.createElement(tag);
@@ -314,9 +315,14 @@
     if (rec.error) out.push(el("p", { class: "error-text", text: (rec.error.type || "error") + ": " + (rec.error.message || "") }));
     if (rec.notes && rec.notes.length) out.push(el("h4", { text: "Notes" }), el("ul", {}, ...rec.notes.map(n => el("li", { text: show(n) }))));
 
+    if (rec.audio_missing) out.push(el("p", { class: "error-text", text: "no audio reached this model, although it hears and the task is audio-visual" }));
+    if (Array.isArray(rec.media) && rec.media.length) {  // the media receipt: what each call received
+      out.push(el("h4", { text: "What the model received" }));
+      out.push(el("pre", { text: JSON.stringify(rec.media, null, 1) }));
+    }
     const extra = Object.keys(rec).filter(k => !KNOWN_FIELDS.has(k));
     if (extra.length) {
-      out.push(el("h4", { text: "What the model received" }));
+      out.push(el("h4", { text: "Other fields" }));
       for (const key of extra) out.push(el("div", { class: "muted", text: key }), el("pre", { text: show(rec[key]) }));
     }
 
