@@ -80,19 +80,19 @@ def test_list_models_prints_a_cards_recipe_and_sources(capsys):
     assert main(["list", "models", "--recipe", "no-such-card"]) == 2
 
 
-def test_minicpm_units_are_one_second_each_with_the_frame_at_its_end(clips):
+def test_minicpm_units_are_one_second_each_with_the_frame_at_its_end(clips, tmp_path):
     adapter = REGISTRY.adapter("minicpm-o")(REGISTRY.card("minicpm-o-2.6"), MediaStore(None))
     text = json.loads(adapter.prompt_text(ask(VideoPart(clips["av"]), TextPart("q"))))
     content = text["msgs"][1]["content"]
     assert content[:3] == ["<unit>", "<image 64x48>", "<audio 1.00s>"] and content.count("<audio 1.00s>") == 4
-    messages, notes = adapter.encode(ask(VideoPart(clips["av"]), TextPart("q")), Path("/tmp"))
+    messages, notes = adapter.encode(ask(VideoPart(clips["av"]), TextPart("q")), tmp_path)
     video = messages[0]["content"][0]
     assert video["times"] == pytest.approx([1.0, 2.0, 3.0, 3.9]) and video["unit_seconds"] == 1.0 and notes == []
     worker = family("minicpm_o_worker")
     units = worker.units(np.zeros((3, 2, 2, 3)), np.arange(16000 * 5, dtype=np.float32), 16000, 1.0)
     assert [len(u[2]) for u in units] == [16000] * 3 and units[1][2][0] == 16000  # [1 s, 2 s): exactly
     squeezed = REGISTRY.card("minicpm-o-2.6").with_overrides({"media": {"max_frames": 2}})
-    _, notes = REGISTRY.adapter("minicpm-o")(squeezed, MediaStore(None)).encode(ask(VideoPart(clips["av"])), Path("/tmp"))
+    _, notes = REGISTRY.adapter("minicpm-o")(squeezed, MediaStore(None)).encode(ask(VideoPart(clips["av"])), tmp_path)
     assert notes == ["av.mp4: 2 omni units of 2.00 s of sound each (the recipe: one unit per 1 s)"]
 
 
@@ -240,3 +240,15 @@ def test_separate_clips_are_cut_to_the_models_audio_limit_with_a_note(clips):
     assert len(clip.samples) == 8000 and notes == [
         "tone.wav: the model hears the first 0.5 s of the clip (2.0 s long; its audio input stops at 0.5 s)"]
     assert MediaPolicy().clip(MediaStore(None), clips["wav"], notes).seconds == pytest.approx(2.0, abs=0.01)
+
+
+def test_qwen_omni_cards_sample_at_two_frames_a_second_with_a_floor(clips, tmp_path):
+    from conftest import ffmpeg
+
+    policy = MediaPolicy.from_card(REGISTRY.card("qwen2.5-omni-7b"))
+    store = MediaStore(None)
+    assert len(store.video(clips["av"], policy.video_spec()).frames) == 8  # 4 s at 2 fps
+    short = tmp_path / "short.mp4"
+    ffmpeg("-f", "lavfi", "-i", "color=c=red:s=32x32:r=10:d=1", "-c:v", "libx264", "-pix_fmt", "yuv420p", str(short))
+    assert len(store.video(short, policy.video_spec()).frames) == 4  # 1 s: FPS_MIN_FRAMES
+    assert policy.video_spec().max_frames == 768
