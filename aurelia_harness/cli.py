@@ -140,6 +140,9 @@ def build_parser(data_tools: dict | None = None) -> argparse.ArgumentParser:
     lst = sub.add_parser("list", help="list registered models, tasks or strategies")
     _add_common(lst)
     lst.add_argument("what", choices=["models", "tasks", "strategies"])
+    lst.add_argument("--recipe", metavar="CARD",
+                     help="with `models`: the card's recipe (each setting, its value and its source; its presets), "
+                          "after any --set model.CARD... overrides")
 
     plugins = sub.add_parser("plugins", help="plugins loaded, what each registered, and any that failed")
     _add_common(plugins)
@@ -377,7 +380,17 @@ def cmd_view(args) -> int:
 
 
 def cmd_list(args) -> int:
-    _, registry = _registry(args)
+    config, registry = _registry(args)
+    if args.what == "models" and args.recipe:
+        from .cards import recipe_lines
+
+        if args.recipe not in registry.cards:
+            print(f"avharness: no model card {args.recipe!r} (avharness list models shows them)", file=sys.stderr)
+            return 2
+        card = registry.card(args.recipe).with_overrides(config.model_overrides.get(args.recipe, {}))
+        adapter = registry.adapters.get(card.adapter)
+        print("\n".join(recipe_lines(card, getattr(adapter, "media_defaults", None))))
+        return 0
     if args.what == "models":
         from .runner import environment_ready
 

@@ -6,13 +6,17 @@ import platform
 
 
 def checks(config, registry):
+    import os
+
     yield True, "python", platform.python_version()
     from .media import ffmpeg_path, ffmpeg_version, pyav_versions
 
     try:
         path = ffmpeg_path()
         version = ffmpeg_version()
-        yield not version.startswith("unavailable"), "ffmpeg", f"{version} at {path}"
+        chosen = os.environ.get("AVHARNESS_FFMPEG")
+        how = f" (AVHARNESS_FFMPEG={chosen})" if chosen else " (PATH first, else the bundled static build)"
+        yield not version.startswith("unavailable"), "ffmpeg", f"{version} at {path}{how}"
     except Exception as exc:
         yield False, "ffmpeg", f"not found ({exc})"
     try:
@@ -51,6 +55,9 @@ def checks(config, registry):
         yield False, f"plugin {problem.plugin}", f"failed at {problem.stage}: {problem.error}"
     ready = sorted(n for n, c in registry.cards.items() if c.adapter in registry.adapters)
     yield True, "models ready", f"{len(ready)} of {len(registry.cards)}"
+    sourced = sorted(n for n in ready if registry.cards[n].sources)
+    yield True, "recipes", (f"{len(sourced)} ready cards name the sources of their settings "
+                            f"(avharness list models --recipe NAME)")
     from .environments import status
 
     for name, card in sorted(registry.cards.items()):

@@ -162,12 +162,12 @@ def build_plan(config: RunConfig, registry: Registry, log=print, targets_needed:
     return Plan(cards, tasks, strategies, samples, problems, skipped)
 
 
-def _media_precheck(sample: Sample) -> None:
+def _media_precheck(sample: Sample, timeout: float | None = None) -> None:
     """The checks of `avharness data validate`, per sample before any model work: every media file exists,
-    is not empty, is media, and has the stream its kind needs."""
+    is not empty, is media, and has the stream its kind needs (a file that stalls when opened: decode_timeout)."""
     from .validate import first_media_error
 
-    error = first_media_error(sample)
+    error = first_media_error(sample, timeout=timeout)
     if error is not None:
         raise error
 
@@ -390,7 +390,8 @@ class Runner:
         start = time.perf_counter()
         outcome = None
         try:
-            await asyncio.to_thread(_media_precheck, sample)  # it opens files: keep the event loop free
+            # it opens files: keep the event loop free
+            await asyncio.to_thread(_media_precheck, sample, self.config.decode_timeout)
             outcome = await strategy(sample, handle, ctx)
             rec.prediction, rec.trace = outcome.text, list(outcome.trace)
             scoring = time.perf_counter()
@@ -497,7 +498,7 @@ def distill(config: RunConfig, registry: Registry, out: Path, strategy_name: str
         async def one(sample):
             async with limit:
                 try:
-                    await asyncio.to_thread(_media_precheck, sample)
+                    await asyncio.to_thread(_media_precheck, sample, cfg.decode_timeout)
                     record = await strategy.distill(sample, runner.context(strategy))
                 except (KeyboardInterrupt, asyncio.CancelledError):
                     raise

@@ -3,7 +3,9 @@
 Every file exists and decodes (probed in process), which videos have audio, durations, duplicate ids,
 answers among the options, and the task's shape (options count, media per sample). The runner applies
 `check_media` to each sample lazily, just before its model work, so the same problems become per-sample
-error records during a run.
+error records during a run, with the same messages (a cover picture in an audio file is not a video, in
+both). Every file is opened under a timeout: one that never answers (a FIFO without a writer) is that
+sample's `decode_timeout`, not a stalled run.
 """
 
 from __future__ import annotations
@@ -13,26 +15,28 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .media import MediaEmpty, MediaMissing, NoAudioStream, NoVideoStream, NotMedia, probe
+from .config import RunConfig
+from .media import NoAudioStream, NoVideoStream, NotMedia, probe
 from .media.errors import MediaError
+from .media.store import run_with_timeout
 from .tasks import read_manifest
 from .types import Sample
 
 
-def check_media(sample: Sample) -> list[dict]:
+DEFAULT_TIMEOUT = RunConfig.decode_timeout  # [media] decode_timeout's default
+
+
+def check_media(sample: Sample, timeout: float | None = None) -> list[dict]:
     """One entry per media item: its facts, or the MediaError it raises (missing, empty, not media, no
-    video stream for a video item, no audio stream for an audio item)."""
+    video stream for a video item, no audio stream for an audio item, decode_timeout for a file that does
+    not answer within `timeout` seconds)."""
     out = []
     for item in sample.media:
         entry = {"path": str(item.path), "kind": item.kind}
         try:
-            if not item.path.exists():
-                raise MediaMissing(item.path, "file does not exist")
-            if item.path.stat().st_size == 0:
-                raise MediaEmpty(item.path, "file is empty (0 bytes)")
-            info = probe(item.path)
+            info = run_with_timeout(item.path, timeout or DEFAULT_TIMEOUT, probe, item.path)
             if item.kind == "video" and not info.has_video:
-                raise NoVideoStream(item.path, "has no video stream")
+                raise NoVideoStream(item.path, info.no_video_reason)
             if item.kind == "audio" and not info.has_audio:
                 raise NoAudioStream(item.path, "has no audio stream")
             if item.kind == "image" and not info.has_video:
@@ -44,8 +48,8 @@ def check_media(sample: Sample) -> list[dict]:
     return out
 
 
-def first_media_error(sample: Sample) -> MediaError | None:
-    for entry in check_media(sample):
+def first_media_error(sample: Sample, timeout: float | None = None) -> MediaError | None:
+    for entry in check_media(sample, timeout):
         if "error" in entry:
             return entry["error"]
     return None
@@ -81,7 +85,7 @@ class Validation:
         return "\n".join(lines)
 
 
-def validate(path: Path, task=None) -> Validation:
+def validate(path: Path, task=None, timeout: float | None = None) -> Validation:
     path = Path(path)
     manifest = path / "manifest.jsonl" if path.is_dir() else path
     name = getattr(task, "name", manifest.parent.name)
@@ -92,7 +96,7 @@ def validate(path: Path, task=None) -> Validation:
         if sample.options:
             report.options_counts[len(sample.options)] += 1
             report.answers[sample.answer] += 1
-        for entry in check_media(sample):
+        for entry in check_media(sample, timeout):
             report.media_files += 1
             if "error" in entry:
                 report.problems.append(f"{sample.id}: {entry['error'].kind}: {entry['error']}")

@@ -79,7 +79,7 @@ def make_clips(folder: Path, count: int) -> Path:
     lines = []
     for i in range(count):
         clip = media / f"c{i}.mp4"
-        subprocess.run([ffmpeg_path(), "-v", "error", "-f", "lavfi", "-i", f"testsrc2=size=640x360:rate=30:d=60",
+        subprocess.run([ffmpeg_path(), "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=640x360:rate=30:d=60",
                         "-f", "lavfi", "-i", f"sine=frequency={300 + 40 * i}:duration=60", "-c:v", "libx264",
                         "-preset", "ultrafast", "-c:a", "aac", "-shortest", str(clip)], check=True)
         lines.append({"id": f"q{i}", "question": "Which?", "options": ["a", "b"], "answer": "B",

@@ -121,3 +121,111 @@ def test_gemma4_takes_video_natively_with_frame_times_and_the_soundtrack(loaded,
     text = adapter.prompt_text(golden_request(clips))
     assert text == (GOLDEN / "tiny-gemma4.txt").read_text()
     assert "00:00 <start_of_image><|video|><end_of_image> 00:01" in text
+
+
+@pytest.mark.parametrize("name", ["tiny-gemma3n", "tiny-gemma4"])
+def test_gemma_gets_exactly_one_bos_from_a_template_and_a_tokenizer_that_both_add_one(loaded, clips, name):
+    adapter = loaded(name)
+    processor, tokenizer = adapter.processor, adapter.processor.tokenizer
+    template, adds = processor.chat_template, tokenizer.add_bos_token
+    bos = tokenizer.convert_tokens_to_ids(tokenizer.bos_token)
+    # as the real checkpoints: the template starts with {{ bos_token }} and the tokenizer adds one too
+    processor.chat_template, tokenizer.add_bos_token = "{{ bos_token }}" + template, True
+    try:
+        kwargs, _, _ = adapter.processor_inputs(ask(VideoPart(clips["av"]), TextPart("q")))
+        ids = processor(**kwargs, return_tensors="pt")["input_ids"][0].tolist()
+        assert ids.count(bos) == 1 and ids[0] == bos
+        twice = processor(**{k: v for k, v in kwargs.items() if k != "add_special_tokens"}, return_tensors="pt")
+        assert twice["input_ids"][0].tolist()[:2] == [bos, bos]  # what tokenizing the rendered text again gave
+    finally:
+        processor.chat_template, tokenizer.add_bos_token = template, adds
+
+
+def test_gemma_says_when_a_soundtrack_is_cut_to_its_audio_limit(loaded, clips):
+    import dataclasses
+
+    adapter = loaded("tiny-gemma3n")
+    assert adapter.policy.audio_max_seconds == 30  # the feature extractor's 480,000 samples at 16 kHz
+    assert REGISTRY.card("gemma-4-e2b").get("media.audio_max_seconds") == 30
+    kept = adapter.policy
+    adapter.policy = dataclasses.replace(kept, audio_max_seconds=1.0)
+    try:
+        kwargs, _, notes = adapter.processor_inputs(ask(VideoPart(clips["av"]), AudioPart(clips["wav"]), TextPart("q")))
+    finally:
+        adapter.policy = kept
+    assert [len(a) for a in kwargs["audio"]] == [16000, 16000] and len(kwargs["images"]) == 2
+    assert notes == ["av.mp4: the model hears the first 1 s of its soundtrack; the frames cover the whole clip "
+                     "(4.0 s long; its audio input stops at 1 s)",
+                     "tone.wav: the model hears the first 1 s of the clip (2.0 s long; its audio input stops at 1 s)"]
+
+
+def test_qwen3_omni_gets_no_system_prompt_and_qwen25_its_persona(loaded, clips):
+    request = ask(VideoPart(clips["av"]), TextPart("q"))
+    qwen3, _, _, _, _, _, _ = loaded("tiny-qwen3-omni").build_inputs(request)
+    assert [m["role"] for m in qwen3] == ["user"]
+    assert REGISTRY.card("qwen3-omni-30b-a3b").get("system_prompt") == ""
+    card = REGISTRY.card("qwen2.5-omni-7b")
+    assert card.get("system_prompt").startswith("You are Qwen, a virtual human")
+
+
+def test_qwen_omni_pixel_bounds_are_the_authors(loaded):
+    from aurelia_harness.media.policy import MediaPolicy
+
+    adapter = loaded("tiny-qwen3-omni")
+    kept = adapter.policy
+    try:
+        adapter.policy = MediaPolicy.from_card(REGISTRY.card("qwen3-omni-30b-a3b"))
+        assert adapter.pixel_bounds(8) == {"shortest_edge": 131072, "longest_edge": 786432}
+        adapter.policy = MediaPolicy.from_card(REGISTRY.card("qwen2.5-omni-7b"))
+        assert adapter.pixel_bounds(8) == {"shortest_edge": 100352, "longest_edge": 602112}
+        # qwen-omni-utils' whole-video budget: 768 frames share 90,316,800 pixels in temporal pairs
+        assert adapter.pixel_bounds(768) == {"shortest_edge": 100352, "longest_edge": 235200}
+        adapter.policy = MediaPolicy(max_pixels=12544)  # no lower bound on the card: the processor's, kept below the upper
+        assert adapter.pixel_bounds(8) == {"shortest_edge": 12544, "longest_edge": 12544}
+    finally:
+        adapter.policy = kept
+
+
+def test_phi4_loads_the_native_revision(monkeypatch):
+    import transformers
+
+    import aurelia_harness.hub
+
+    card = REGISTRY.card("phi-4-multimodal")
+    assert card.revision == "refs/pr/70"
+    seen = {}
+
+    class Stop(Exception):
+        pass
+
+    def processor(checkpoint, **kwargs):
+        seen.update(kwargs, checkpoint=checkpoint)
+        raise Stop
+
+    monkeypatch.setattr(aurelia_harness.hub, "ensure_reachable", lambda *a, **k: None)
+    monkeypatch.setattr(transformers.AutoProcessor, "from_pretrained", processor)
+    with pytest.raises(Stop):
+        REGISTRY.adapter(card.adapter)(card, MediaStore(None), "cpu").load()
+    assert seen == {"checkpoint": "microsoft/Phi-4-multimodal-instruct", "revision": "refs/pr/70"}
+
+
+def test_config_token_id_warnings_are_left_out_while_loading():
+    import logging
+
+    from transformers import Qwen2Config
+
+    from avharness_plugins.models.hf_base import quiet_token_id_warnings
+
+    logger = logging.getLogger("transformers.configuration_utils")
+    heard = []
+    handler = logging.Handler()
+    handler.emit = lambda record: heard.append(record.getMessage())
+    logger.addHandler(handler)
+    try:
+        with quiet_token_id_warnings():
+            Qwen2Config(vocab_size=16, bos_token_id=97001).validate_token_ids()
+        assert heard == []
+        Qwen2Config(vocab_size=16, bos_token_id=97002).validate_token_ids()  # outside: transformers speaks
+        assert any("97002" in m for m in heard)
+    finally:
+        logger.removeHandler(handler)

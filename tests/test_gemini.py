@@ -1,6 +1,7 @@
 """The Gemini adapter through the real google-genai client, against a loopback server in Gemini's shape."""
 
 import base64
+from pathlib import Path
 
 import pytest
 
@@ -44,7 +45,7 @@ def test_native_video_audio_and_text(tmp_path, clips):
     mime = lambda p: p["inlineData"].get("mimeType") or p["inlineData"].get("mime_type")  # the API takes both
     assert mime(parts[0]) == "video/mp4"
     assert base64.urlsafe_b64decode(parts[0]["inlineData"]["data"]) == clips["av"].read_bytes()  # soundtrack inside
-    assert mime(parts[1]) in ("audio/x-wav", "audio/wav")
+    assert mime(parts[1]) == "audio/wav"  # Gemini's name; mimetypes says audio/x-wav
     assert parts[2] == {"text": "Which comes first?"}
     assert sent["body"]["generationConfig"]["maxOutputTokens"] == 7
     assert sent["body"]["systemInstruction"]["parts"][0]["text"] == "Be brief."
@@ -70,3 +71,50 @@ def test_missing_key(tmp_path, monkeypatch):
     monkeypatch.delenv("AVH_GEMINI_KEY")
     with pytest.raises(ValueError, match="AVH_GEMINI_KEY"):
         gemini("http://127.0.0.1:9", tmp_path)
+
+
+def test_canonical_mime_types():
+    from aurelia_harness.media import mime_type
+
+    assert [mime_type(Path(n)) for n in ("a.wav", "b.MOV", "c.mp3", "d.webm", "e.jpg", "f.flac")] == [
+        "audio/wav", "video/mov", "audio/mp3", "video/webm", "image/jpeg", "audio/flac"]
+    assert mime_type(Path("g.mkv")) == "video/x-matroska"  # not in Gemini's list: mimetypes' name
+
+
+class Files:
+    """The Files API as the client sees it: an upload starts PROCESSING and turns to `final` after `polls` gets."""
+
+    def __init__(self, final="ACTIVE", polls=2):
+        self.final, self.polls, self.gets, self.uploaded = final, polls, 0, []
+
+    def upload(self, file, config=None):
+        from google.genai import types
+
+        self.uploaded.append((file, config))
+        return types.File(name="files/abc", uri="https://files.example/abc", mime_type=config["mime_type"],
+                          state="PROCESSING")
+
+    def get(self, name):
+        from google.genai import types
+
+        self.gets += 1
+        state = self.final if self.gets >= self.polls else "PROCESSING"
+        return types.File(name=name, uri="https://files.example/abc", mime_type="video/mov", state=state,
+                          error={"message": "bad codec"} if state == "FAILED" else None)
+
+
+def test_uploads_are_used_only_once_active(tmp_path, clips):
+    movie = tmp_path / "clip.mov"
+    movie.write_bytes(clips["av"].read_bytes())
+    adapter = gemini("http://127.0.0.1:9", tmp_path, inline_limit_mb=0, upload_poll_s=0.01, upload_wait_s=5)
+    adapter.client = type("Client", (), {"files": Files()})()
+    part = adapter._file_part(movie)
+    assert adapter.client.files.gets == 2 and part.file_data.file_uri == "https://files.example/abc"
+    assert adapter.client.files.uploaded[0][1] == {"mime_type": "video/mov"}
+    adapter.client.files = Files(final="FAILED")
+    with pytest.raises(Exception, match="could not process clip.mov"):
+        adapter._file_part(movie)
+    slow = gemini("http://127.0.0.1:9", tmp_path, inline_limit_mb=0, upload_poll_s=0.01, upload_wait_s=0.05)
+    slow.client = type("Client", (), {"files": Files(polls=10 ** 6)})()
+    with pytest.raises(Exception, match="still being processed by the Files API after 0.05 s"):
+        slow._file_part(movie)

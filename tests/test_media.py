@@ -1,12 +1,41 @@
+import json
+import os
+import subprocess
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from aurelia_harness.media import (DecodeFailed, DecodeTimeout, MediaEmpty, MediaMissing, MediaStore, NoAudioStream,
-                                   NotMedia, NoVideoStream, VideoSpec, decode, probe)
-from conftest import shared_media
+                                   NotMedia, NoVideoStream, VideoSpec, decode, ffmpeg_path, probe)
+from aurelia_harness.media.policy import MediaPolicy
+from aurelia_harness.types import MediaItem, Sample, VideoPart
+from conftest import ffmpeg, shared_media
+
+
+def rotated_clip(folder: Path, degrees: int) -> Path:
+    """A 64x48 clip (red above, blue below) whose container asks players to turn it `degrees` counter-
+    clockwise. FFmpeg 6+ writes the display matrix with -display_rotation; 5.x (Debian 12) with the mov
+    muxer's rotate tag (clockwise degrees)."""
+    base = folder / "upright.mp4"
+    if not base.exists():
+        ffmpeg("-f", "lavfi", "-i", "color=c=red:s=64x48:r=10:d=1", "-f", "lavfi", "-i", "color=c=blue:s=64x24:r=10:d=1",
+               "-filter_complex", "[0][1]overlay=0:24", "-c:v", "libx264", "-pix_fmt", "yuv420p", str(base))
+    out = folder / f"rotated{degrees}.mp4"
+    try:
+        ffmpeg("-display_rotation", str(degrees), "-i", str(base), "-c", "copy", str(out))
+    except subprocess.CalledProcessError:
+        ffmpeg("-i", str(base), "-c", "copy", "-metadata:s:v:0", f"rotate={(-degrees) % 360}", str(out))
+    return out
+
+
+def ffmpeg_first_frame(path: Path, shape: tuple) -> np.ndarray:
+    """The first frame as ffmpeg's CLI shows it (it applies the display rotation itself), as `shape`."""
+    raw = subprocess.run([ffmpeg_path(), "-v", "error", "-i", str(path), "-frames:v", "1", "-f", "rawvideo",
+                          "-pix_fmt", "rgb24", "-"], capture_output=True, check=True).stdout
+    return np.frombuffer(raw, np.uint8).reshape(shape)
 
 
 def test_uniform_frames_span_first_to_last_with_true_timestamps(clips):
@@ -49,7 +78,15 @@ def test_resize_on_uint8_keeps_aspect(clips):
 def test_webm_vp8_vorbis_gives_exact_frames_not_all_of_them(clips):
     frames, stamps, info = decode.decode_frames(clips["webm"], n_frames=8)
     assert len(frames) == 8 and info["source_frames"] == 90
-    assert stamps[-1] == pytest.approx(89 / 30, abs=1e-3)
+    # the last frame's own presentation time, as the container stores it: WebM keeps milliseconds, and
+    # encoders round differently (FFmpeg 5.1's libvpx writes 2.970 s, 9.0's 2.967 s for frame 89 at 30 fps)
+    import av
+
+    with av.open(str(clips["webm"])) as container:
+        stream = container.streams.video[0]
+        last = max(p.pts for p in container.demux(stream) if p.pts is not None) * float(stream.time_base)
+    assert stamps[-1] == last
+    assert stamps[-1] == pytest.approx(89 / 30, abs=0.5 / 30)
 
 
 def test_audio_is_mono_float32_at_requested_rate(clips):
@@ -211,3 +248,122 @@ def test_images_load_as_rgb_and_bad_ones_are_typed_errors(tmp_path):
         store.image(tmp_path / "bad.png")
     with pytest.raises(MediaMissing):
         store.image(tmp_path / "gone.png")
+
+
+def test_stereo_downmix_is_the_mean_of_the_channels_and_never_clips(tmp_path):
+    loud = tmp_path / "loud.wav"  # both channels at 0.9: FFmpeg's own downmix would give 0.9 x 2 / sqrt(2) = 1.27
+    ffmpeg("-f", "lavfi", "-i", "aevalsrc=0.9*sin(2*PI*440*t)|0.9*sin(2*PI*440*t):s=16000:d=1", "-c:a", "pcm_s16le",
+           str(loud))
+    one_sided = tmp_path / "left.wav"  # 0.8 on the left only: the mean is 0.4
+    ffmpeg("-f", "lavfi", "-i", "aevalsrc=0.8*sin(2*PI*440*t)|0:s=16000:d=1", "-c:a", "pcm_s16le", str(one_sided))
+    samples = decode.decode_audio(loud, rate=16000)
+    assert np.abs(samples).max() == pytest.approx(0.9, abs=0.01) and np.abs(samples).max() <= 1.0
+    assert np.abs(decode.decode_audio(one_sided, rate=16000)).max() == pytest.approx(0.4, abs=0.01)
+    resampled = decode.decode_audio(loud, rate=8000)  # resampling keeps the channels apart, then averages
+    assert np.abs(resampled).max() == pytest.approx(0.9, abs=0.02) and len(resampled) == pytest.approx(8000, abs=50)
+
+
+@pytest.mark.parametrize("degrees", [180, 90])
+def test_a_rotated_clip_reaches_the_model_upright_with_a_note(tmp_path, degrees):
+    path = rotated_clip(tmp_path, degrees)
+    frames, _, info = decode.decode_frames(path, n_frames=2)
+    shown = ffmpeg_first_frame(path, (64, 48, 3) if degrees == 90 else (48, 64, 3))  # stored 64 wide, 48 high
+    assert info["rotation"] % 360 in (90, 270) if degrees == 90 else info["rotation"] == 180
+    assert frames.shape[1:] == shown.shape  # a quarter turn swaps width and height
+    assert np.abs(frames[0].astype(int) - shown.astype(int)).mean() < 8  # the same picture ffmpeg shows
+    if degrees == 180:  # stored red above blue: seen blue above red
+        assert frames[0][2, 32][2] > 200 and frames[0][-3, 32][0] > 200
+    notes = []
+    clip = MediaPolicy(frames=2).video(MediaStore(None), VideoPart(path), notes)
+    assert np.array_equal(clip.frames, frames)
+    assert notes == [f"{path.name} is flagged to be shown rotated by {info['rotation']} degrees: frames turned upright"]
+    upright = tmp_path / "upright.mp4"
+    assert decode.decode_frames(upright, n_frames=2)[2]["rotation"] == 0
+
+
+def test_cover_art_mp3_is_no_video_in_validate_and_in_the_run_alike(tmp_path):
+    from aurelia_harness.validate import first_media_error, validate
+
+    tone, cover, song = tmp_path / "tone.mp3", tmp_path / "cover.png", tmp_path / "song.mp3"
+    ffmpeg("-f", "lavfi", "-i", "sine=f=440:d=2", "-c:a", "libmp3lame", str(tone))
+    ffmpeg("-f", "lavfi", "-i", "color=c=red:s=32x32", "-frames:v", "1", str(cover))
+    ffmpeg("-i", str(tone), "-i", str(cover), "-map", "0", "-map", "1", "-c:a", "copy", "-c:v", "mjpeg",
+           "-disposition:v:0", "attached_pic", str(song))
+    message = f"{song}: {decode.NO_VIDEO_COVER_ART}"
+    sample = Sample("s1", "t", "q?", (MediaItem("video", song),))
+    checked = first_media_error(sample)
+    assert isinstance(checked, NoVideoStream) and str(checked) == message
+    with pytest.raises(NoVideoStream) as decoded:
+        MediaStore(tmp_path / "cache").video(song, VideoSpec(n_frames=4))
+    assert str(decoded.value) == message
+    (tmp_path / "manifest.jsonl").write_text(json.dumps({"id": "s1", "question": "q?", "answer": "x",
+                                                         "media": [{"kind": "video", "path": "song.mp3"}]}) + "\n")
+    report = validate(tmp_path)
+    assert report.problems == [f"s1: no_video_stream: {message}"]
+    assert not probe(song).has_video and len(decode.decode_audio(song)) > 16000  # its sound is still audio
+
+
+def test_a_one_pixel_video_is_not_upscaled(tmp_path):
+    dot = tmp_path / "dot.mkv"
+    # scaled down to 1x1 in RGB: FFmpeg 5.1's colour source refuses a 1x1 picture (its chroma would be 0x0)
+    ffmpeg("-f", "lavfi", "-i", "color=c=white:s=2x2:r=5:d=1,format=rgb24,scale=1:1", "-c:v", "ffv1", str(dot))
+    frames, _, info = decode.decode_frames(dot, n_frames=2, max_side=448)
+    assert frames.shape == (2, 1, 1, 3) and (info["width"], info["height"]) == (1, 1)
+    assert decode.fit_size(1, 1, 448) == (1, 1) and decode.fit_size(3, 1, 2) == (2, 1)
+    assert decode.fit_size(97, 64, None) == (96, 64)  # unbounded sizes keep their even rounding
+
+
+def test_a_file_that_stalls_when_opened_is_that_samples_decode_timeout(tmp_path):
+    from aurelia_harness.validate import first_media_error
+
+    fifo = tmp_path / "stuck.mp4"
+    os.mkfifo(fifo)  # no writer: opening it blocks for ever
+    sample = Sample("s1", "t", "q?", (MediaItem("video", fifo),))
+    try:
+        start = time.perf_counter()
+        error = first_media_error(sample, timeout=0.5)
+        assert isinstance(error, DecodeTimeout) and error.kind == "decode_timeout"
+        with pytest.raises(DecodeTimeout):
+            MediaStore(tmp_path / "cache", timeout=0.5).video(fifo, VideoSpec(n_frames=2))
+        with pytest.raises(DecodeTimeout):
+            MediaStore(None, timeout=0.5).audio(fifo)
+        assert time.perf_counter() - start < 5
+    finally:  # let the abandoned readers finish: each blocked open returns once a writer comes and goes
+        for _ in range(10):
+            try:
+                os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+            except OSError:
+                break
+            time.sleep(0.05)
+
+
+def test_fps_sampling_spread_with_a_floor_and_at_interval_ends(clips):
+    _, spread, _ = decode.decode_frames(clips["silent"], fps=0.5, min_frames=4)  # 3 s at 0.5 fps: 2, floored to 4
+    assert len(spread) == 4 and spread[0] == pytest.approx(0.0) and spread[-1] == pytest.approx(2.9)
+    _, ends, info = decode.decode_frames(clips["av"], fps=1, fps_mode="interval_end")
+    assert list(ends) == pytest.approx([1.0, 2.0, 3.0, 3.9]) and info["length"] == pytest.approx(4.0)
+    _, capped, _ = decode.decode_frames(clips["av"], fps=1, max_frames=2, fps_mode="interval_end")
+    assert list(capped) == pytest.approx([0.0, 3.9])  # more intervals than the cap: spread instead
+
+
+def test_the_ffmpeg_binary_can_be_forced_either_way(monkeypatch, tmp_path):
+    from aurelia_harness.media import ffmpeg_bin
+
+    import imageio_ffmpeg
+
+    try:
+        monkeypatch.setenv("AVHARNESS_FFMPEG", "bundled")
+        ffmpeg_bin.ffmpeg_path.cache_clear()
+        assert ffmpeg_bin.ffmpeg_path() == imageio_ffmpeg.get_ffmpeg_exe()
+        monkeypatch.setenv("AVHARNESS_FFMPEG", "system")
+        monkeypatch.setenv("PATH", str(tmp_path))  # no ffmpeg there
+        ffmpeg_bin.ffmpeg_path.cache_clear()
+        with pytest.raises(ffmpeg_bin.FfmpegNotFound, match="no ffmpeg on PATH"):
+            ffmpeg_bin.ffmpeg_path()
+        (tmp_path / "ffmpeg").write_text("#!/bin/sh\n")
+        (tmp_path / "ffmpeg").chmod(0o755)
+        ffmpeg_bin.ffmpeg_path.cache_clear()
+        assert ffmpeg_bin.ffmpeg_path() == str(tmp_path / "ffmpeg")
+    finally:
+        monkeypatch.undo()
+        ffmpeg_bin.ffmpeg_path.cache_clear()

@@ -8,13 +8,19 @@ the target, then decoding forward. Frames are converted to RGB and resized in on
 Stream choice for files with several video or audio streams: the first stream of that kind in file order
 (index order), unless an explicit stream index is given. ffmpeg's CLI picks the highest resolution and
 torchcodec asks libavformat for its "best" stream, so tools disagree; file order is what the file's author
-put first and is stable across FFmpeg versions.
+put first and is stable across FFmpeg versions. A cover picture embedded in an audio file (an "attached
+picture") is not a video stream: such a file has no video.
+
+Frames come out as they are meant to be seen: a display rotation in the container (a phone clip flagged 90
+or 180 degrees) is applied, as ffmpeg's own CLI does. Mono audio is the mean of the channels, as librosa's
+`to_mono` (what the Qwen, MiniCPM-o and lmms-eval loaders use) computes it.
 """
 
 from __future__ import annotations
 
 import bisect
 import math
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -55,8 +61,24 @@ class MediaInfo:
     def has_video(self) -> bool:
         return self.first("video") is not None
 
+    @property
+    def no_video_reason(self) -> str:
+        return NO_VIDEO_COVER_ART if self.first("cover_art") else NO_VIDEO
+
+
+NO_VIDEO = "has no video stream"
+NO_VIDEO_COVER_ART = "has no video stream: its only picture is embedded cover art (an attached picture), not video"
+
+
+def _is_cover_art(stream) -> bool:
+    import av
+
+    return bool(stream.disposition & av.stream.Disposition.attached_pic)
+
 
 def _open(path: Path):
+    """Open a file for reading. A FIFO or device is opened as it is (it may block: callers bound it with
+    the decode timeout); only a regular file can be "empty"."""
     import av
 
     path = Path(path)
@@ -64,7 +86,8 @@ def _open(path: Path):
         raise MediaMissing(path, "file does not exist")
     if path.is_dir():
         raise NotMedia(path, "is a directory, not a media file")
-    if path.stat().st_size == 0:
+    info = path.stat()
+    if stat.S_ISREG(info.st_mode) and info.st_size == 0:
         raise MediaEmpty(path, "file is empty (0 bytes)")
     try:
         return av.open(str(path), metadata_errors="ignore")
@@ -83,7 +106,8 @@ def _describe(path, container) -> MediaInfo:
         ctx = s.codec_context
         if s.type == "video":
             rate = float(s.average_rate or s.guessed_rate or 0)
-            streams.append(StreamInfo(s.index, "video", ctx.name, ctx.width, ctx.height, rate))
+            kind = "cover_art" if _is_cover_art(s) else "video"
+            streams.append(StreamInfo(s.index, kind, ctx.name, ctx.width, ctx.height, rate))
         elif s.type == "audio":
             streams.append(StreamInfo(s.index, "audio", ctx.name, rate=float(ctx.sample_rate or 0),
                                       channels=ctx.channels))
@@ -117,6 +141,11 @@ def _frame_plan(container, stream) -> FramePlan:
     return FramePlan([p * tb for p in pts], pts, keys)
 
 
+def _quarter_turns(degrees: float) -> int:
+    """0-3 counter-clockwise quarter turns for a rotation in degrees (negative: clockwise)."""
+    return int(round(degrees / 90.0)) % 4
+
+
 def uniform_targets(times: list[float], n: int) -> list[int]:
     """Indices of n frames spread uniformly in time from the first to the last frame (inclusive)."""
     count = len(times)
@@ -135,39 +164,77 @@ def uniform_targets(times: list[float], n: int) -> list[int]:
     return picked  # may repeat an index when n exceeds the frame count: exactly n frames still come back
 
 
-def fps_targets(times: list[float], fps: float, max_frames: int) -> list[int]:
-    """Indices at a fixed rate over the whole clip; spread uniformly when that exceeds max_frames."""
+def fps_targets(times: list[float], fps: float, max_frames: int, min_frames: int = 0,
+                mode: str = "spread") -> list[int]:
+    """Indices at a fixed rate over the whole clip.
+
+    "spread": as many frames as the clip's length times `fps` (at least `min_frames`), spread evenly from
+    the first frame to the last, as the Qwen loaders sample. "interval_end": one frame at the end of each
+    1/fps interval (the last one clamped to the clip's last frame), as MiniCPM-o's omni units pair a frame
+    with the second of sound before it. Either way, more than `max_frames` are spread uniformly instead."""
     if not times:
         return []
+    if mode == "interval_end":
+        count = interval_count(times, fps)
+        if not max_frames or count <= max_frames:
+            last = times[-1]
+            return [_nearest(times, min(times[0] + (i + 1) / fps, last)) for i in range(count)]
+        return uniform_targets(times, max_frames)
+    if mode != "spread":
+        raise ValueError(f"unknown fps mode {mode!r}: spread or interval_end")
     span = times[-1] - times[0]
-    n = max(1, int(math.floor(span * fps)) + 1)
+    n = max(1, int(math.floor(span * fps)) + 1, min_frames)
     return uniform_targets(times, min(n, max_frames) if max_frames else n)
+
+
+def clip_length(times: list[float]) -> float:
+    """Seconds the frames cover: first to last frame plus one frame interval (what a container's duration says)."""
+    if len(times) < 2:
+        return 0.0
+    step = (times[-1] - times[0]) / (len(times) - 1)
+    return times[-1] - times[0] + step
+
+
+def interval_count(times: list[float], fps: float) -> int:
+    """How many whole or partial 1/fps intervals the clip spans (a 4.0 s clip at 1 fps: 4; 4.2 s: 5)."""
+    return max(1, math.ceil(round(clip_length(times) * fps, 6)))
+
+
+def _nearest(times: list[float], t: float) -> int:
+    j = bisect.bisect_left(times, t)
+    if j > 0 and (j == len(times) or abs(times[j - 1] - t) <= abs(times[j] - t)):
+        j -= 1
+    return j
 
 
 def fit_size(width: int, height: int, max_side: int | None, max_pixels: int | None = None,
              multiple: int = 2) -> tuple[int, int]:
-    """Largest size within the bounds that keeps the aspect ratio (never upscales)."""
+    """Largest size within the bounds that keeps the aspect ratio, in even pixels; never upscales (a side
+    shorter than `multiple` keeps its size)."""
     scale = 1.0
     if max_side and max(width, height) > max_side:
         scale = min(scale, max_side / max(width, height))
     if max_pixels and width * height * scale * scale > max_pixels:
         scale = min(scale, math.sqrt(max_pixels / (width * height)))
-    w = max(multiple, int(width * scale) // multiple * multiple)
-    h = max(multiple, int(height * scale) // multiple * multiple)
+    w = max(min(width, multiple), int(width * scale) // multiple * multiple)
+    h = max(min(height, multiple), int(height * scale) // multiple * multiple)
     return w, h
 
 
 def decode_frames(path: Path, n_frames: int | None = None, fps: float | None = None, max_frames: int = 0,
                   max_side: int | None = None, max_pixels: int | None = None,
-                  stream_index: int | None = None) -> tuple[np.ndarray, np.ndarray, dict]:
-    """Return (frames[N,H,W,3] uint8 RGB, timestamps[N] seconds, info) for uniform or fixed-rate sampling."""
+                  stream_index: int | None = None, min_frames: int = 0,
+                  fps_mode: str = "spread") -> tuple[np.ndarray, np.ndarray, dict]:
+    """Return (frames[N,H,W,3] uint8 RGB, timestamps[N] seconds, info) for uniform or fixed-rate sampling.
+    Frames are turned upright when the container asks for a display rotation (info["rotation"])."""
     import av
 
     with _open(path) as container:
         video = _pick(container, "video", stream_index)
         if video is None:
-            raise NoVideoStream(path, "has no video stream" if stream_index is None
-                                else f"has no video stream with index {stream_index}")
+            if stream_index is not None:
+                raise NoVideoStream(path, f"has no video stream with index {stream_index}")
+            raise NoVideoStream(path, _describe(path, container).no_video_reason)
         video.thread_type = "AUTO"
         try:
             plan = _frame_plan(container, video)
@@ -175,30 +242,38 @@ def decode_frames(path: Path, n_frames: int | None = None, fps: float | None = N
             raise DecodeFailed(path, f"cannot read video packets ({exc})") from None
         if not plan.times:
             raise DecodeFailed(path, "video stream holds no frames")
-        targets = fps_targets(plan.times, fps, max_frames) if fps else uniform_targets(plan.times, n_frames or 8)
+        targets = (fps_targets(plan.times, fps, max_frames, min_frames, fps_mode) if fps
+                   else uniform_targets(plan.times, n_frames or 8))
         width, height = fit_size(video.codec_context.width, video.codec_context.height, max_side, max_pixels)
         wanted = sorted(set(targets))
-        got = _decode_exact(container, video, plan, wanted, width, height, path)
+        got, turns = _decode_exact(container, video, plan, wanted, width, height, path)
         frames = np.stack([got[i] for i in targets])
         stamps = np.array([plan.times[i] for i in targets], dtype=np.float64)
+        source_w, source_h = video.codec_context.width, video.codec_context.height
+        if turns % 2:  # a quarter turn: the picture is seen with its sides swapped
+            width, height, source_w, source_h = height, width, source_h, source_w
         info = {"stream": video.index, "source_frames": len(plan.times), "width": width, "height": height,
-                "source_width": video.codec_context.width, "source_height": video.codec_context.height,
-                "duration": plan.times[-1] - plan.times[0]}
+                "source_width": source_w, "source_height": source_h, "rotation": turns * 90,
+                "duration": plan.times[-1] - plan.times[0], "length": clip_length(plan.times)}
         return frames, stamps, info
 
 
 def _pick(container, kind: str, index: int | None):
     streams = container.streams.video if kind == "video" else container.streams.audio
+    if kind == "video":
+        streams = [s for s in streams if not _is_cover_art(s)]
     if index is not None:
         streams = [s for s in streams if s.index == index]
     return streams[0] if streams else None
 
 
 def _decode_exact(container, stream, plan: FramePlan, wanted: list[int], width: int, height: int,
-                  path) -> dict[int, np.ndarray]:
+                  path) -> tuple[dict[int, np.ndarray], int]:
+    """The wanted frames as RGB arrays turned upright, and the quarter turns that took."""
     import av
 
     out: dict[int, np.ndarray] = {}
+    turns = 0
     position = None  # pts of the last frame the decoder produced; None = must seek
     frames = None
     for idx in wanted:
@@ -221,27 +296,32 @@ def _decode_exact(container, stream, plan: FramePlan, wanted: list[int], width: 
             raise DecodeFailed(path, f"stream ended before frame at {plan.times[idx]:.3f}s") from None
         except av.error.FFmpegError as exc:
             raise DecodeFailed(path, f"undecodable video stream ({exc})") from None
-        out[idx] = frame.to_ndarray(format="rgb24", width=width, height=height,
-                                    interpolation="BILINEAR")
-    return out
+        turns = _quarter_turns(frame.rotation or 0)
+        picture = frame.to_ndarray(format="rgb24", width=width, height=height, interpolation="BILINEAR")
+        out[idx] = np.ascontiguousarray(np.rot90(picture, turns)) if turns else picture
+    return out, turns
 
 
 def decode_audio(path: Path, rate: int = 16000, stream_index: int | None = None) -> np.ndarray:
-    """The whole audio stream as mono float32 at `rate`. Raises NoAudioStream when there is none."""
+    """The whole audio stream as mono float32 at `rate`: resampled with every channel kept, then the mean of
+    the channels. (FFmpeg's own mono downmix weights a stereo pair by 1/sqrt(2) each, 3 dB louder than the
+    mean, and can exceed 1.0.) Raises NoAudioStream when there is none."""
     import av
 
     with _open(path) as container:
         audio = _pick(container, "audio", stream_index)
         if audio is None:
             raise NoAudioStream(path, "has no audio stream")
-        resampler = av.AudioResampler(format="flt", layout="mono", rate=rate)
+        resampler = None
         chunks = []
         try:
             for frame in container.decode(audio):
+                if resampler is None:  # planar float, the source's own channel layout
+                    resampler = av.AudioResampler(format="fltp", layout=frame.layout.name, rate=rate)
                 for out in resampler.resample(frame):
-                    chunks.append(out.to_ndarray().reshape(-1))
-            for out in resampler.resample(None):
-                chunks.append(out.to_ndarray().reshape(-1))
+                    chunks.append(out.to_ndarray().mean(axis=0))
+            for out in resampler.resample(None) if resampler is not None else ():
+                chunks.append(out.to_ndarray().mean(axis=0))
         except av.error.FFmpegError as exc:
             raise DecodeFailed(path, f"undecodable audio stream ({exc})") from None
         if not chunks:

@@ -3,6 +3,10 @@
 A system ffmpeg on PATH wins (distributions patch and tune theirs); otherwise the static binary shipped by
 the `imageio-ffmpeg` wheel, so that `pip install` alone gives a working harness. Frame decoding on the hot
 path does not spawn ffmpeg at all (see decode.py); this binary generates clips and converts files.
+
+`AVHARNESS_FFMPEG` chooses explicitly: a path, `system` (the ffmpeg on PATH; an error when there is none) or
+`bundled` (imageio-ffmpeg's static binary even when PATH has one). CI runs the media tests both ways, since
+distributions ship older FFmpeg releases (Debian 12: 5.1) than the static build.
 """
 
 from __future__ import annotations
@@ -20,12 +24,14 @@ class FfmpegNotFound(RuntimeError):
 
 @functools.lru_cache(maxsize=1)
 def ffmpeg_path() -> str:
-    override = os.environ.get("AVHARNESS_FFMPEG")
-    if override:
-        return override
-    system = shutil.which("ffmpeg")
+    choice = os.environ.get("AVHARNESS_FFMPEG", "").strip()
+    if choice and choice not in ("system", "bundled"):
+        return choice
+    system = shutil.which("ffmpeg") if choice != "bundled" else None
     if system:
         return system
+    if choice == "system":
+        raise FfmpegNotFound("AVHARNESS_FFMPEG=system, but there is no ffmpeg on PATH")
     try:
         import imageio_ffmpeg
     except ImportError as exc:  # pragma: no cover - imageio-ffmpeg is a declared dependency

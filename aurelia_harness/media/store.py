@@ -4,15 +4,19 @@ Cache key: the file's content hash + every decode parameter + the decoder's and 
 output differs between FFmpeg versions). Entries are written to a temporary file and renamed into place,
 so concurrent writers race harmlessly and a crash mid-write leaves no half entry behind; an unreadable
 entry counts as a miss and is rewritten.
+
+Everything that touches a file (opening it, hashing it, decoding it) runs under the decode timeout in a
+daemon thread: a file that never answers (a FIFO without a writer, a stalled network mount) is that
+sample's `decode_timeout`, and the abandoned thread cannot keep the process from exiting.
 """
 
 from __future__ import annotations
 
-import concurrent.futures
 import hashlib
 import io
 import json
 import os
+import queue
 import tempfile
 import threading
 import time
@@ -25,6 +29,10 @@ from . import decode
 from .errors import DecodeTimeout, MediaError, NoAudioStream, NotMedia
 from .ffmpeg_bin import pyav_versions
 
+# Bumped whenever decoding changes what comes out (the mean-of-channels downmix and display rotation: 2),
+# so that no cache entry made by an older decoder is served.
+DECODER_VERSION = 2
+
 
 @dataclass(frozen=True)
 class VideoSpec:
@@ -33,6 +41,8 @@ class VideoSpec:
     n_frames: int | None = 8
     fps: float | None = None
     max_frames: int = 0
+    min_frames: int = 0  # with fps: at least this many (Qwen's loader asks for 4)
+    fps_mode: str = "spread"  # with fps: "spread" over the clip, or "interval_end" (one per 1/fps interval)
     max_side: int | None = 448
     max_pixels: int | None = None
     stream: int | None = None
@@ -96,8 +106,7 @@ class MediaStore:
     def __init__(self, cache_dir: Path | None, timeout: float = 120.0):
         self.cache_dir = Path(cache_dir) if cache_dir else None
         self.timeout = timeout
-        self._versions = json.dumps(pyav_versions(), sort_keys=True)
-        self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="decode")
+        self._versions = json.dumps({**pyav_versions(), "decoder": DECODER_VERSION}, sort_keys=True)
         self.hits = 0
         self.misses = 0
         self._clock = threading.local()  # seconds spent in this store's public calls, per thread
@@ -130,7 +139,8 @@ class MediaStore:
         else:
             frames, stamps, info = self._run(path, decode.decode_frames, path, n_frames=spec.n_frames,
                                              fps=spec.fps, max_frames=spec.max_frames, max_side=spec.max_side,
-                                             max_pixels=spec.max_pixels, stream_index=spec.stream)
+                                             max_pixels=spec.max_pixels, stream_index=spec.stream,
+                                             min_frames=spec.min_frames, fps_mode=spec.fps_mode)
         self._save(key, {"frames": frames, "timestamps": stamps}, info)
         return VideoClip(frames, stamps, info)
 
@@ -165,39 +175,24 @@ class MediaStore:
 
     def image(self, path: Path) -> np.ndarray:
         """An image file as RGB uint8 (H, W, 3); unreadable files raise NotMedia."""
-        from PIL import Image, UnidentifiedImageError
-
-        decode._open(path).close()  # missing / empty files: the same typed errors as video and audio
-        try:
-            with Image.open(path) as img:
-                return np.asarray(img.convert("RGB"))
-        except (UnidentifiedImageError, OSError) as exc:
-            raise NotMedia(path, f"not an image ({exc})") from None
+        return self._run(path, _read_image, path)
 
     def probe(self, path: Path) -> decode.MediaInfo:
         return self._run(path, decode.probe, path)
 
     def close(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        """Nothing to release: each decode runs in its own thread, which ends with it (or is abandoned)."""
 
     # -- internals ---------------------------------------------------------------------------------
     def _run(self, path, fn, *args, **kwargs):
-        future = self._pool.submit(fn, *args, **kwargs)
-        try:
-            return future.result(timeout=self.timeout)
-        except concurrent.futures.TimeoutError:
-            # The worker thread cannot be killed; it is abandoned and the sample fails cleanly.
-            raise DecodeTimeout(path, f"decoding took longer than {self.timeout:.0f}s") from None
-        except MediaError:
-            raise
-        except Exception as exc:  # any other decoder failure is still a media problem of this file
-            raise decode.DecodeFailed(path, f"{type(exc).__name__}: {exc}") from None
+        return run_with_timeout(path, self.timeout, fn, *args, **kwargs)
 
     def _key(self, path: Path, what: str, params: dict) -> str | None:
         if self.cache_dir is None:
             return None
-        decode._open(path).close()  # missing / empty / not-media files fail here with a typed error
-        material = json.dumps([content_hash(path), what, params, self._versions], sort_keys=True)
+        # missing / empty / not-media files fail here with a typed error; a file that never answers times out
+        digest = self._run(path, _checked_hash, path)
+        material = json.dumps([digest, what, params, self._versions], sort_keys=True)
         return hashlib.sha256(material.encode()).hexdigest()
 
     def _entry(self, key: str) -> Path:
@@ -236,3 +231,43 @@ class MediaStore:
             os.replace(tmp, entry)
         except OSError:
             Path(tmp).unlink(missing_ok=True)  # a full disk costs a cache entry, not the run
+
+
+def run_with_timeout(path, timeout: float, fn, *args, **kwargs):
+    """fn(*args, **kwargs) in a daemon thread, bounded by `timeout` seconds: DecodeTimeout when it takes
+    longer (the thread cannot be killed; it is abandoned, and being a daemon it never holds up exit). Media
+    errors pass through; any other failure is this file's DecodeFailed."""
+    answer: queue.Queue = queue.Queue(maxsize=1)
+
+    def work():
+        try:
+            answer.put((True, fn(*args, **kwargs)))
+        except BaseException as exc:  # handed to the caller, who raises it
+            answer.put((False, exc))
+
+    threading.Thread(target=work, name=f"decode-{Path(path).name}", daemon=True).start()
+    try:
+        ok, value = answer.get(timeout=timeout)
+    except queue.Empty:
+        raise DecodeTimeout(path, f"opening or decoding took longer than {timeout:g}s") from None
+    if ok:
+        return value
+    if isinstance(value, MediaError):
+        raise value
+    raise decode.DecodeFailed(path, f"{type(value).__name__}: {value}") from None
+
+
+def _checked_hash(path: Path) -> str:
+    decode._open(path).close()
+    return content_hash(path)
+
+
+def _read_image(path: Path) -> np.ndarray:
+    from PIL import Image, UnidentifiedImageError
+
+    decode._open(path).close()  # missing / empty files: the same typed errors as video and audio
+    try:
+        with Image.open(path) as img:
+            return np.asarray(img.convert("RGB"))
+    except (UnidentifiedImageError, OSError) as exc:
+        raise NotMedia(path, f"not an image ({exc})") from None

@@ -5,26 +5,24 @@ Card keys: `checkpoint` (the model, e.g. gemini-1.5-pro), `api_key_env` (default
 read from the environment and never written anywhere), `base_url` (another endpoint, e.g. a proxy),
 `timeout` (seconds), `max_retries` (the client's retries on 408/429/5xx), `parallel_requests`. Files above
 `inline_limit_mb` (default 18; Gemini's inline request limit is about 20 MB) are uploaded through the Files
-API instead of sent inline.
+API instead of sent inline; an uploaded file is used once its state is ACTIVE (the Files API processes
+video before a model may read it), polled every `upload_poll_s` (default 2) for up to `upload_wait_s`
+(default 600) seconds. MIME types are the canonical names of Gemini's supported-formats list (audio/wav,
+video/mov, ...), not `mimetypes`' (audio/x-wav, video/quicktime).
 """
 
 from __future__ import annotations
 
-import mimetypes
 import time
 
 from aurelia_harness import hookimpl
+from aurelia_harness.media import mime_type
 from aurelia_harness.models import Accepts, ModelAdapter
 from aurelia_harness.types import AudioPart, ImagePart, Reply, Request, TextPart, VideoPart
 
 
 class GeminiError(Exception):
     kind = "api_error"
-
-
-def _mime(path) -> str:
-    guess, _ = mimetypes.guess_type(str(path))
-    return guess or "application/octet-stream"
 
 
 class GeminiAdapter(ModelAdapter):
@@ -50,10 +48,28 @@ class GeminiAdapter(ModelAdapter):
 
     def _file_part(self, path):
         size = path.stat().st_size
+        mime = mime_type(path)
         if size > self.inline_limit:
-            uploaded = self.client.files.upload(file=str(path))
-            return self.types.Part.from_uri(file_uri=uploaded.uri, mime_type=uploaded.mime_type or _mime(path))
-        return self.types.Part.from_bytes(data=path.read_bytes(), mime_type=_mime(path))
+            uploaded = self._active(self.client.files.upload(file=str(path), config={"mime_type": mime}), path)
+            return self.types.Part.from_uri(file_uri=uploaded.uri, mime_type=uploaded.mime_type or mime)
+        return self.types.Part.from_bytes(data=path.read_bytes(), mime_type=mime)
+
+    def _active(self, uploaded, path):
+        """The uploaded file once the Files API has processed it (state ACTIVE); FAILED or a wait past
+        `upload_wait_s` is this request's error."""
+        wait = float(self.card.get("upload_wait_s", 600))
+        poll = float(self.card.get("upload_poll_s", 2))
+        deadline = time.monotonic() + wait
+        while _state(uploaded) == "PROCESSING":
+            if time.monotonic() >= deadline:
+                raise GeminiError(f"{self.card.name}: {path.name} was still being processed by the Files API "
+                                  f"after {wait:g} s")
+            time.sleep(poll)
+            uploaded = self.client.files.get(name=uploaded.name)
+        if _state(uploaded) == "FAILED":
+            raise GeminiError(f"{self.card.name}: the Files API could not process {path.name} "
+                              f"({getattr(uploaded, 'error', None) or 'state FAILED'})")
+        return uploaded
 
     def contents(self, request: Request):
         system, contents, notes = None, [], []
@@ -97,6 +113,11 @@ class GeminiAdapter(ModelAdapter):
         return Reply(text.strip(), input_tokens=int(getattr(usage, "prompt_token_count", 0) or 0),
                      output_tokens=int(getattr(usage, "candidates_token_count", 0) or 0),
                      seconds=time.perf_counter() - start, notes=notes)
+
+
+def _state(uploaded) -> str:
+    state = getattr(uploaded, "state", None)
+    return str(getattr(state, "name", state) or "ACTIVE").upper()  # no state: a file that needs no processing
 
 
 @hookimpl

@@ -1,6 +1,7 @@
 """Gemma 3n: sees images and hears audio, no native video input; a video is given as its sampled frames (as
 images, with their times in the text) plus its soundtrack as an audio input, as the model card's examples
-pass images and audio.
+pass images and audio. Its feature extractor keeps at most 30 s of audio (`max_length` 480,000 samples at
+16 kHz): longer audio is cut there, with a note on the record.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ def tiny_vocab(text_size: int = 300) -> dict[str, int]:
 
 
 class Gemma3nAdapter(HFMultimodalAdapter):
-    media_defaults = {**HFMultimodalAdapter.media_defaults, "frames": 8}
+    media_defaults = {**HFMultimodalAdapter.media_defaults, "frames": 8, "audio_max_seconds": 30}
     model_class = "Gemma3nForConditionalGeneration"
     accepts = Accepts(video=True, audio=True, image=True, max_audio_items=8,
                       max_video_items=2)

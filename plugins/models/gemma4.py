@@ -1,5 +1,7 @@
 """Gemma 4: takes video natively (sampled frames with their timestamps, which its processor writes into the
-prompt), audio and images. A video's soundtrack goes in as an audio input right after the video.
+prompt), audio and images. A video's soundtrack goes in as an audio input right after the video; the
+feature extractor keeps at most 30 s of audio (`max_length` 480,000 samples at 16 kHz), so the cards cut it
+there themselves (`audio_max_seconds`) and the record says so.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ TINY_TEMPLATE = ("{% for m in messages %}<start_of_turn>{{ 'model' if m['role'] 
 
 
 class Gemma4Adapter(HFMultimodalAdapter):
+    # the processor's own video default (Gemma4VideoProcessor.num_frames) and the audio extractor's limit
+    media_defaults = {**HFMultimodalAdapter.media_defaults, "frames": 32, "audio_max_seconds": 30}
     model_class = "Gemma4ForConditionalGeneration"
     accepts = Accepts(video=True, audio=True, image=True, max_audio_items=8,
                       max_video_items=2)
@@ -69,7 +73,7 @@ class Gemma4Adapter(HFMultimodalAdapter):
         videos, metadata, images, audio, notes = [], [], [], [], []
 
         def video(part):
-            clip = self.media.video(part.path, self.spec_for(part))
+            clip = self.policy.video(self.media, part, notes)
             videos.append(clip.frames)
             # the processor prints each frame's time from fps and frame index: millisecond indices keep ours exact
             metadata.append(VideoMetadata(total_num_frames=int(clip.info.get("source_frames", len(clip.frames))),
@@ -82,9 +86,9 @@ class Gemma4Adapter(HFMultimodalAdapter):
                 items.append({"type": "audio"})
             return items
 
-        conversation = self.walk(request, video, self.audio_items(audio), self.image_items(images))
+        conversation = self.walk(request, video, self.audio_items(audio, notes), self.image_items(images))
         text = self.processor.apply_chat_template(conversation, add_generation_prompt=True, tokenize=False)
-        kwargs = {"text": [text]}
+        kwargs = self.chat_text(text)
         if videos:
             kwargs["videos"] = videos
             kwargs["videos_kwargs"] = {"video_metadata": metadata, "do_sample_frames": False}

@@ -6,6 +6,8 @@ request (`processor_inputs`) and how its tiny pipeline-check model is built (`bu
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import time
 from pathlib import Path
 
@@ -17,6 +19,27 @@ from aurelia_harness.models import ModelAdapter, conversation
 from aurelia_harness.types import Reply, Request, VideoPart
 
 TEMPLATES = Path(__file__).parent / "templates"
+
+
+class _TokenIdWarnings(logging.Filter):
+    """transformers checks every `*_token_id` of a config against its decoder's text vocabulary. That is
+    wrong for ids of another vocabulary (Qwen2.5-Omni's talker text ids index the thinker's vocabulary) and
+    for defaults a tiny pipeline-check config never uses: about eight lines of noise per run."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "must be `None` or an integer within the vocabulary" not in record.getMessage()
+
+
+@contextlib.contextmanager
+def quiet_token_id_warnings():
+    """While building or loading a model: transformers' config token-id range warnings are left out."""
+    logger = logging.getLogger("transformers.configuration_utils")
+    muted = _TokenIdWarnings()
+    logger.addFilter(muted)
+    try:
+        yield
+    finally:
+        logger.removeFilter(muted)
 
 
 def chatml_template(parts: dict[str, str], system: str = "You are a helpful assistant.") -> str:
@@ -51,7 +74,8 @@ class HFMultimodalAdapter(ModelAdapter):
         checkpoint = self.card.checkpoint
         if checkpoint.startswith("builtin:"):
             name = checkpoint[len("builtin:"):]
-            return str(self.build_tiny(default_cache_dir() / "models" / f"{name}-v{self.tiny_version}"))
+            with quiet_token_id_warnings():
+                return str(self.build_tiny(default_cache_dir() / "models" / f"{name}-v{self.tiny_version}"))
         return checkpoint
 
     def load(self) -> None:
@@ -74,7 +98,8 @@ class HFMultimodalAdapter(ModelAdapter):
         for key in ("attn_implementation", "device_map", "max_memory", "offload_folder"):
             if self.card.get(key):
                 load[key] = self.card.get(key)
-        model = getattr(transformers, self.model_class).from_pretrained(checkpoint, **load)
+        with quiet_token_id_warnings():
+            model = getattr(transformers, self.model_class).from_pretrained(checkpoint, **load)
         if not self.card.get("device_map"):
             model = model.to(self.device or "cpu")
         self.model = model.eval()
@@ -84,6 +109,17 @@ class HFMultimodalAdapter(ModelAdapter):
     def spec_for(self, part: VideoPart) -> VideoSpec:
         """The media policy's decode spec for this video part (the card's budget, narrowed by hints)."""
         return self.policy.video_spec(part)
+
+    def chat_text(self, text: str) -> dict:
+        """Processor keyword arguments for a chat template's rendered text. A template that writes the BOS
+        token itself (Gemma's starts with `{{ bos_token }}`) must not get a second one from a tokenizer that
+        adds one (add_bos_token): the text is tokenized as it is then."""
+        kwargs = {"text": [text]}
+        tokenizer = getattr(self.processor, "tokenizer", None)
+        bos = getattr(tokenizer, "bos_token", None)
+        if bos and text.startswith(bos):
+            kwargs["add_special_tokens"] = False
+        return kwargs
 
     def even_frames(self, frames: np.ndarray) -> np.ndarray:
         """Qwen-style vision towers group frames in temporal pairs."""
@@ -99,10 +135,11 @@ class HFMultimodalAdapter(ModelAdapter):
             return [{"type": "image"}]
         return handle
 
-    def audio_items(self, audio: list):
-        """Handler for audio parts: decode into `audio` (mono, the card's rate), one audio item."""
+    def audio_items(self, audio: list, notes: list):
+        """Handler for audio parts: decode into `audio` (mono, the card's rate, cut to the model's audio limit
+        with a note), one audio item."""
         def handle(part):
-            audio.append(self.media.audio(part.path, self.audio_rate).samples)
+            audio.append(self.policy.clip(self.media, part.path, notes).samples)
             return [{"type": "audio"}]
         return handle
 
@@ -112,7 +149,7 @@ class HFMultimodalAdapter(ModelAdapter):
         images, audio, notes = [], [], []
 
         def video(part):
-            clip = self.media.video(part.path, self.spec_for(part))
+            clip = self.policy.video(self.media, part, notes)
             times = ", ".join(f"{t:.1f}s" for t in clip.timestamps)
             images.extend(clip.frames)
             items = [{"type": "text", "text": f"Frames of the video at {times}:"}] + [{"type": "image"}] * len(clip.frames)
@@ -122,7 +159,7 @@ class HFMultimodalAdapter(ModelAdapter):
                 items += [{"type": "text", "text": "The video's soundtrack:"}, {"type": "audio"}]
             return items
 
-        conversation = self.walk(request, video, self.audio_items(audio), self.image_items(images))
+        conversation = self.walk(request, video, self.audio_items(audio, notes), self.image_items(images))
         return conversation, images, audio, notes
 
     def frames_as_images_inputs(self, request: Request, **template) -> tuple[dict, dict, list[str]]:
@@ -130,7 +167,7 @@ class HFMultimodalAdapter(ModelAdapter):
         template, or `chat_template=`) with the images and audio clips the conversation names."""
         conversation, images, audio, notes = self.frames_as_images(request)
         text = self.processor.apply_chat_template(conversation, add_generation_prompt=True, tokenize=False, **template)
-        kwargs = {"text": [text]}
+        kwargs = self.chat_text(text)
         if images:
             kwargs["images"] = images
         if audio:

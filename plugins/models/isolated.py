@@ -126,16 +126,17 @@ class IsolatedEnvAdapter(ModelAdapter):
             return str(path)
 
         def video(part):
-            clip = self.media.video(part.path, self.policy.video_spec(part))
-            item = {"type": "video", "frames": save(clip.frames),
-                    "times": [round(float(t), 4) for t in clip.timestamps], "soundtrack": None, "rate": rate}
+            clip = self.policy.video(self.media, part, notes)
+            item = {"type": "video", "name": part.path.name, "frames": save(clip.frames),
+                    "times": [round(float(t), 4) for t in clip.timestamps],
+                    "length": round(float(clip.info.get("length", 0.0)), 4), "soundtrack": None, "rate": rate}
             track = self.policy.soundtrack(self.media, part, notes, fed="frames only")
             if track is not None:
                 item["soundtrack"] = save(track.samples)
             return [item]
 
         def audio(part):
-            return [{"type": "audio", "file": save(self.media.audio(part.path, rate).samples), "rate": rate}]
+            return [{"type": "audio", "file": save(self.policy.clip(self.media, part.path, notes).samples), "rate": rate}]
 
         def image(part):
             return [{"type": "image", "file": save(self.media.image(part.path))}]

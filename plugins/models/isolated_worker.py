@@ -55,9 +55,10 @@ def _environment_info() -> dict:
 
 def main(argv: list[str]) -> int:
     # Python put this file's folder (the harness's plugin folder) first on sys.path; the model's packages
-    # must win over our modules of the same name (videollama2.py here vs the authors' `videollama2`)
-    here = os.path.dirname(os.path.abspath(__file__))
-    sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != here]
+    # must win over our modules of the same name (videollama2.py here vs the authors' `videollama2`).
+    # Python puts the script's real folder there: compare real paths (the plugin folder may be a symlink).
+    here = os.path.realpath(os.path.dirname(os.path.abspath(__file__)))
+    sys.path[:] = [p for p in sys.path if os.path.realpath(p or ".") != here]
     replies = os.fdopen(os.dup(sys.stdout.fileno()), "w", buffering=1)
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
     sys.stdout = sys.stderr

@@ -7,21 +7,29 @@ init_vision=True, init_audio=True, init_tts=False)` (text answers only, so no sp
 "<unit>" marker, one frame and its stretch of the soundtrack, per sampled frame, with
 `omni_input=True` and the model's own omni system prompt (the TTS template, which the hub card's omni example
 sets for spoken answers, stays off unless the card's [worker] use_tts_template says otherwise: answers here
-are text). A video without sound is its frames as images
-(the card's video recipe: `use_image_id=False`, few slices). Audio clips are 16 kHz arrays, images are
-images, text is text.
+are text). A video without sound is its frames as images. The card's video settings (`max_slice_nums`,
+`use_image_id`, as the hub card's omni and video examples pass them) apply to requests with a video;
+image-only requests get the model's own image defaults, as the hub card's image example calls `chat`.
+Audio clips are 16 kHz arrays, images are images, text is text.
 """
 
 from __future__ import annotations
 
 
 
-def units(frames, soundtrack):
-    """[("<unit>", frame_k, stretch_k), ...]: the soundtrack cut into as many equal stretches as there are
-    frames, paired in order. With one frame per second (the card's fps = 1) a stretch is one second, as in the
-    hub card's recipe; with frames spread from the first to the last moment, frame k always lies in stretch k."""
+def units(frames, soundtrack, rate=16000, unit_seconds=None):
+    """[("<unit>", frame_k, stretch_k), ...]. With `unit_seconds` (one frame per interval, the hub card's
+    recipe at one unit per second), stretch k is exactly the k-th interval of the soundtrack, [k, k+1) x
+    unit_seconds; the last may be shorter. Otherwise the soundtrack is cut into as many equal stretches as
+    there are frames, paired in order (frames spread from the first to the last moment: frame k lies in
+    stretch k)."""
     n, length = len(frames), len(soundtrack)
-    return [("<unit>", frame, soundtrack[k * length // n:(k + 1) * length // n]) for k, frame in enumerate(frames)]
+    if unit_seconds:
+        step = unit_seconds * rate
+        bounds = [(int(round(k * step)), int(round((k + 1) * step))) for k in range(n)]
+    else:
+        bounds = [(k * length // n, (k + 1) * length // n) for k in range(n)]
+    return [("<unit>", frame, soundtrack[a:b]) for frame, (a, b) in zip(frames, bounds)]
 
 
 def to_msgs(messages, array, image, audio):
@@ -43,7 +51,8 @@ def to_msgs(messages, array, image, audio):
                 frames = array(item["frames"])
                 if item.get("soundtrack"):
                     omni = True
-                    for marker, frame, samples in units(frames, array(item["soundtrack"])):
+                    for marker, frame, samples in units(frames, array(item["soundtrack"]), item.get("rate", 16000),
+                                                        item.get("unit_seconds")):
                         content.extend([marker, image(frame), audio(samples)])
                 else:
                     content.extend(image(frame) for frame in frames)
@@ -61,6 +70,15 @@ def with_system_prompt(msgs, omni, system_prompt):
     if omni and not any(m["role"] == "system" for m in msgs):
         return [system_prompt()] + msgs
     return msgs
+
+
+def chat_settings(messages, options):
+    """The card's video settings for a request with a video; none (the model's defaults) without one."""
+    has_video = any(item["type"] == "video" for m in messages for item in m["content"])
+    settings = {"max_slice_nums": int(options.get("max_slice_nums", 1)),
+                "use_image_id": bool(options.get("use_image_id", False))} if has_video else {}
+    settings.update({k: options[k] for k in ("num_beams", "repetition_penalty") if k in options})
+    return settings
 
 
 def load(options):
@@ -96,13 +114,10 @@ def generate(state, messages, max_new_tokens):
                          lambda samples: np.asarray(samples, dtype=np.float32))
     msgs = with_system_prompt(msgs, omni, lambda: model.get_sys_prompt(mode="omni",
                                                                         language=options.get("language", "en")))
-    extra = {k: options[k] for k in ("num_beams", "repetition_penalty") if k in options}
     with torch.inference_mode():
         result = model.chat(msgs=msgs, tokenizer=tokenizer, sampling=False, max_new_tokens=max_new_tokens,
                             omni_input=omni, use_tts_template=bool(options.get("use_tts_template", False)),
-                            generate_audio=False,
-                            max_slice_nums=int(options.get("max_slice_nums", 1)),
-                            use_image_id=bool(options.get("use_image_id", False)), return_dict=True, **extra)
+                            generate_audio=False, return_dict=True, **chat_settings(messages, options))
     text = getattr(result, "text", None)
     if text is None:
         text = result["text"] if isinstance(result, dict) else str(result)

@@ -10,8 +10,14 @@ Card keys: `base_url` (e.g. http://localhost:8000/v1), `checkpoint` (the served 
 (the environment variable holding the key; the key is never written anywhere), `timeout` (seconds per
 request), `max_retries` and `backoff` (seconds, doubled each retry; 429 and 5xx answers, connection errors
 and timeouts are retried, a `Retry-After` header is honoured), `parallel_requests` (requests in flight),
-`[media]` frames / max_side / video_mode ("frames" | "video_url") / audio_in_video, `[generation]`
-temperature.
+`[media]` frames / max_side / video_mode ("frames" | "video_url") / audio_in_video / use_audio_in_video,
+`[generation]` temperature.
+
+`video_mode = "video_url"` sends the file itself (its MIME type from its extension), so the server samples
+the frames with the model's own video loader and keeps their timing. `use_audio_in_video = true` adds vLLM's
+`mm_processor_kwargs = {"use_audio_in_video": true}` to requests whose video's soundtrack is sent: the
+Qwen-Omni processor then interleaves that soundtrack with the video's frames, as the model was trained,
+instead of taking it as an unrelated clip.
 """
 
 from __future__ import annotations
@@ -29,7 +35,7 @@ from collections import OrderedDict
 import numpy as np
 
 from aurelia_harness import hookimpl
-from aurelia_harness.media import content_hash
+from aurelia_harness.media import content_hash, mime_type
 from aurelia_harness.models import Accepts, ModelAdapter, conversation
 from aurelia_harness.types import Reply, Request, VideoPart
 
@@ -129,7 +135,8 @@ class OpenAICompatibleAdapter(ModelAdapter):
         spec = self.policy.video_spec(part)
         key = ("video", content_hash(part.path), self.video_mode, json.dumps(spec.to_json(), sort_keys=True))
         if self.video_mode == "video_url":
-            url = self.encoded.get(key, lambda: "data:video/mp4;base64," + base64.b64encode(part.path.read_bytes()).decode())
+            url = self.encoded.get(key, lambda: f"data:{mime_type(part.path)};base64,"
+                                   + base64.b64encode(part.path.read_bytes()).decode())
             parts = [{"type": "video_url", "video_url": {"url": url}}]
         else:
             urls = self.encoded.get(key, lambda: [jpeg_data_url(f) for f in self.media.video(part.path, spec).frames])
@@ -141,7 +148,8 @@ class OpenAICompatibleAdapter(ModelAdapter):
             if track is None:
                 notes.append(f"{part.path.name} has no audio track: sent video only")
             else:
-                parts.append({"type": "input_audio", "input_audio": {"data": track, "format": "wav"}})
+                parts.append({"type": "input_audio", "input_audio": {"data": track, "format": "wav"},
+                              "from_video": True})
         return parts
 
     def _audio_or_none(self, path):
@@ -167,6 +175,13 @@ class OpenAICompatibleAdapter(ModelAdapter):
                 message["content"] = "".join(c.get("text", "") for c in message["content"])
         body = {"model": self.card.checkpoint, "messages": messages, "max_tokens": request.max_new_tokens,
                 "temperature": float(self.card.get("generation.temperature", request.temperature))}
+        sent_soundtrack = any(c["type"] == "input_audio" and c.get("from_video") for m in messages
+                              if isinstance(m["content"], list) for c in m["content"])
+        for m in messages:  # the marker is ours, not the protocol's
+            for c in m["content"] if isinstance(m["content"], list) else ():
+                c.pop("from_video", None)
+        if sent_soundtrack and self.policy.extra.get("use_audio_in_video"):
+            body["mm_processor_kwargs"] = {"use_audio_in_video": True}
         return body, notes
 
     # -- transport -----------------------------------------------------------------------------------------

@@ -1,11 +1,14 @@
 """Phi-4-multimodal: sees images and hears audio; a video is given as its sampled frames (as images, with
 their times in the text) plus its soundtrack as an audio input. Several audio clips are taken as they are.
+
+The native `Phi4MultimodalForCausalLM` loads the checkpoint's revision `refs/pr/70` (the hub's `main` holds
+the remote-code layout); frames go in at their own size and the image processor crops them itself
+(`dynamic_hd`, its default unless the card's `[media] dynamic_hd` says otherwise).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-
 
 from aurelia_harness import hookimpl
 from aurelia_harness.models import Accepts
@@ -15,7 +18,7 @@ from .hf_base import HFMultimodalAdapter, chatml_template
 
 
 class Phi4MultimodalAdapter(HFMultimodalAdapter):
-    media_defaults = {**HFMultimodalAdapter.media_defaults, "frames": 8}
+    media_defaults = {"frames": 16}  # no pixel bound: the processor's dynamic_hd crops each frame
     model_class = "Phi4MultimodalForCausalLM"
     accepts = Accepts(video=True, audio=True, image=True, max_audio_items=8,
                       max_video_items=2)
@@ -53,8 +56,9 @@ class Phi4MultimodalAdapter(HFMultimodalAdapter):
         # transformers keeps this family's chat template on the tokenizer
         template = getattr(self.processor, "chat_template", None) or self.processor.tokenizer.chat_template
         kwargs, extra, notes = self.frames_as_images_inputs(request, chat_template=template)
-        if "images" in kwargs and self.card.get("media.dynamic_hd"):
-            kwargs["images_kwargs"] = {"dynamic_hd": int(self.card.get("media.dynamic_hd"))}
+        crops = self.policy.extra.get("dynamic_hd")
+        if "images" in kwargs and crops:
+            kwargs["images_kwargs"] = {"dynamic_hd": int(crops)}
         return kwargs, extra, notes
 
 

@@ -3,7 +3,14 @@
 Feeds sampled video frames AND the video's own soundtrack (the processor interleaves audio and video
 tokens in 2-second chunks when `load_audio_from_video` is on), plus any separate audio clips and images,
 through the model's own processor and chat template. Frames are sampled and resized on uint8 by the
-harness's media layer (cached) to the card's frame and pixel budget before the processor sees them.
+harness's media layer (cached) to the card's frame and pixel budget before the processor sees them; the
+processor then fits each frame between the card's `min_pixels` and `max_pixels` (its own defaults where
+the card names none), as the authors' loader (qwen-omni-utils) does, and `total_pixels` bounds the whole
+video as that loader does.
+
+System prompt: Qwen2.5-Omni gets its persona prompt (the authors' and lmms-eval's default); Qwen3-Omni
+none ("No system prompt should be set for any evaluation benchmark", Qwen3-Omni README). A card's
+`system_prompt` replaces either ("" for none).
 
 `builtin:tiny-qwen2.5-omni` builds the same architecture from a shrunk config with random weights and an
 offline byte-level tokenizer: a pipeline check, not a model.
@@ -84,8 +91,24 @@ class QwenOmniAdapter(HFMultimodalAdapter):
     tiny_version = TINY_VERSION
     load_options = {"enable_audio_output": False}  # text out: the speech talker is not built
 
+    default_system = DEFAULT_SYSTEM
+
     def build_tiny(self, folder: Path) -> Path:
         return build_tiny(folder)
+
+    def pixel_bounds(self, frames: int) -> dict:
+        """The processor's per-frame pixel bounds: the card's, else the processor's own defaults; with
+        `total_pixels`, the upper bound shrinks so that the whole video stays within it (qwen-omni-utils:
+        at most total / frames x 2 per frame, at least 1.05 x the lower bound)."""
+        defaults = getattr(type(self.processor), "videos_kwargs", {}).get("size", {})
+        high = self.policy.max_pixels or defaults.get("longest_edge")
+        low = self.policy.min_pixels or defaults.get("shortest_edge")
+        total = self.policy.extra.get("total_pixels")
+        if total and high:
+            high = max(min(high, int(total / max(frames, 1) * 2)), int((low or 0) * 1.05))
+        if low and high:
+            low = min(low, high)  # a lower bound above the upper one would enlarge every frame past it
+        return {"shortest_edge": low, "longest_edge": high}
 
     # -- request -> processor inputs -------------------------------------------------------------
     def build_inputs(self, request: Request):
@@ -93,7 +116,7 @@ class QwenOmniAdapter(HFMultimodalAdapter):
         videos, fps, images, audio, audio_slots, notes = [], [], [], [], [], []
 
         def video(part):
-            clip = self.media.video(part.path, self.spec_for(part))
+            clip = self.policy.video(self.media, part, notes)
             videos.append(self.even_frames(clip.frames))
             fps.append(clip.sampled_fps)
             track = self.policy.soundtrack(self.media, part, notes)
@@ -103,12 +126,12 @@ class QwenOmniAdapter(HFMultimodalAdapter):
             return [{"type": "video"}]
 
         def clip_audio(part):
-            audio.append(self.media.audio(part.path, self.audio_rate).samples)
+            audio.append(self.policy.clip(self.media, part.path, notes).samples)
             audio_slots.append(None)
             return [{"type": "audio"}]
 
         conversation = self.walk(request, video, clip_audio, self.image_items(images))
-        system = self.card.get("system_prompt", DEFAULT_SYSTEM)
+        system = self.card.get("system_prompt", self.default_system)
         if system and not any(m.role == "system" for m in request.messages):
             conversation.insert(0, {"role": "system", "content": [{"type": "text", "text": system}]})
         return conversation, videos, fps, images, audio, audio_slots, notes
@@ -117,13 +140,13 @@ class QwenOmniAdapter(HFMultimodalAdapter):
         conversation, videos, fps, images, audio, slots, notes = self.build_inputs(request)
         text = self.processor.apply_chat_template(conversation, add_generation_prompt=True, tokenize=False)
         from_video = any(s is not None for s in slots)
-        kwargs = {"text": [text]}
+        kwargs = self.chat_text(text)
         if images:
             kwargs["images"] = images
         if videos:
             kwargs["videos"] = videos
             kwargs["videos_kwargs"] = {"fps": fps[0], "do_sample_frames": False,
-                                       "size": {"shortest_edge": 4 * 28 * 28, "longest_edge": self.policy.max_pixels}}
+                                       "size": self.pixel_bounds(max(len(v) for v in videos))}
         if audio:
             kwargs["audio"] = audio
         if from_video:  # the processor interleaves each video's soundtrack with its frames, in 2 s chunks
@@ -135,7 +158,7 @@ class QwenOmniAdapter(HFMultimodalAdapter):
         return self.model.thinker.generate  # the thinker writes text; the top-level generate wants the talker
 
 
-QWEN3_TINY_VERSION = 1
+QWEN3_TINY_VERSION = 2  # 2: its tiny template adds no system turn of its own (the golden shows what we send)
 
 
 def build_tiny_qwen3(folder: Path) -> Path:
@@ -152,7 +175,7 @@ def build_tiny_qwen3(folder: Path) -> Path:
         vocab = byte_vocab(["<|endoftext|>", "<|im_start|>", "<|im_end|>", *SPECIAL_TOKENS.values()])
         tokenizer = Qwen2Tokenizer(vocab=vocab, merges=[], unk_token=None, bos_token=None, eos_token="<|im_end|>",
                                    pad_token="<|endoftext|>", extra_special_tokens=dict(SPECIAL_TOKENS))
-        template = (Path(__file__).parent / "templates" / "qwen_omni_tiny.jinja").read_text()
+        template = (Path(__file__).parent / "templates" / "qwen3_omni_tiny.jinja").read_text()
         Qwen3OmniMoeProcessor(image_processor=Qwen2VLImageProcessor(patch_size=16),
                               video_processor=Qwen2VLVideoProcessor(patch_size=16),
                               feature_extractor=WhisperFeatureExtractor(feature_size=128),
@@ -182,6 +205,7 @@ class Qwen3OmniAdapter(QwenOmniAdapter):
 
     model_class = "Qwen3OmniMoeForConditionalGeneration"
     tiny_version = QWEN3_TINY_VERSION
+    default_system = ""  # the authors' evaluation setting: no system prompt for any benchmark
 
     def build_tiny(self, folder: Path) -> Path:
         return build_tiny_qwen3(folder)

@@ -57,7 +57,7 @@ class QwenVLAdapter(HFMultimodalAdapter):
         videos, fps, images, notes = [], [], [], []
 
         def video(part):
-            clip = self.media.video(part.path, self.spec_for(part))
+            clip = self.policy.video(self.media, part, notes)
             videos.append(self.even_frames(clip.frames))
             fps.append(clip.sampled_fps)
             if part.with_audio:
@@ -66,11 +66,12 @@ class QwenVLAdapter(HFMultimodalAdapter):
 
         conversation = self.walk(request, video=video, image=self.image_items(images))
         text = self.processor.apply_chat_template(conversation, add_generation_prompt=True, tokenize=False)
-        kwargs = {"text": [text]}
+        kwargs = self.chat_text(text)
         if videos:
             kwargs["videos"] = videos
+            low = self.policy.min_pixels or 4 * 28 * 28
             kwargs["videos_kwargs"] = {"fps": fps[0], "do_sample_frames": False,
-                                       "size": {"shortest_edge": 4 * 28 * 28, "longest_edge": self.policy.max_pixels}}
+                                       "size": {"shortest_edge": low, "longest_edge": self.policy.max_pixels}}
         if images:
             kwargs["images"] = images
         return kwargs, {}, notes
@@ -119,13 +120,13 @@ class QwenAudioAdapter(HFMultimodalAdapter):
                                      "and this video has no soundtrack to give it)")
                 notes.append(f"{part.path.name}: frames not fed ({self.card.name} hears only); its soundtrack was")
             else:
-                track = self.media.audio(part.path, self.audio_rate)
+                track = self.policy.clip(self.media, part.path, notes)
             audio.append(track.samples)
             return [{"type": "audio", "audio_url": part.path.name}]
 
         conversation = self.walk(request, video=hear, audio=hear)
         text = self.processor.apply_chat_template(conversation, add_generation_prompt=True, tokenize=False)
-        kwargs = {"text": [text]}
+        kwargs = self.chat_text(text)
         if audio:
             kwargs["audio"] = audio
             kwargs["sampling_rate"] = self.audio_rate
