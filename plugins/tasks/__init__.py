@@ -1,6 +1,7 @@
 """The first-party tasks: every task defined in the project's tasks/ folder (one TOML file per task), AVSynth
-(generated on first use, configured in harness.toml's [data.avsynth]), and the data tools `avharness data
-synth` and `avharness data import`."""
+(generated on first use, configured in harness.toml's [data.avsynth]), the public benchmarks
+(docs/benchmarks.md), and the data tools `avharness data synth`, `avharness data import` and
+`avharness data breakdown`."""
 
 from __future__ import annotations
 
@@ -33,9 +34,19 @@ class AVSynthTask(ManifestTask):
 
 @hookimpl
 def register_tasks(register):
+    from .benchmarks import KINDS
+
     for path in sorted(TASKS_DIR.glob("*.toml")):
         definition = read_toml(path)
-        cls = AVSynthTask if definition.get("data", {}).get("source") == "avsynth" else ManifestTask
+        if definition.get("data", {}).get("source") == "avsynth":
+            cls = AVSynthTask
+        elif "benchmark" in definition:  # a public benchmark (docs/benchmarks.md): its breakdowns and checks
+            kind = definition["benchmark"].get("kind", "benchmark")
+            if kind not in KINDS:
+                raise HarnessError(f"{path}: [benchmark] kind must be one of {', '.join(KINDS)}, not {kind!r}")
+            cls = KINDS[kind]
+        else:
+            cls = ManifestTask
         register(cls(definition, str(path)))
 
 
@@ -62,15 +73,17 @@ class SynthTool:
 
 
 class ImportTool:
-    help = "convert source annotations (music-avqa, avsd, valor, aurelia) to a manifest"
+    help = "convert a dataset's published annotations (music-avqa, worldsense, daily-omni, ...) to a manifest"
 
     def add_arguments(self, parser) -> None:
         from .importers import FORMATS
 
         parser.add_argument("format", choices=sorted(FORMATS))
-        parser.add_argument("src", type=Path, help="the source annotation file")
+        parser.add_argument("src", type=Path, help="the source annotation file (or folder, where the benchmark "
+                                                       "publishes one: avhbench, av-odyssey)")
         parser.add_argument("--out", type=Path, required=True, help="dataset folder to write (manifest.jsonl + media/)")
-        parser.add_argument("--videos", type=Path, help="folder holding the source videos")
+        parser.add_argument("--videos", type=Path, help="folder holding the source media (default: where the "
+                                                        "benchmark's layout puts it beside SRC)")
         parser.add_argument("--copy", action="store_true", help="copy media into OUT/media instead of linking")
         parser.add_argument("--history", type=int, default=0, help="avsd: earlier dialog turns to include")
 
@@ -78,7 +91,8 @@ class ImportTool:
         from .importers import FORMATS
 
         report = FORMATS[args.format](args.src, args.out, videos=args.videos, copy=args.copy, history=args.history)
-        print(f"{report.manifest}: {report.written} samples written, {len(report.skipped)} skipped, "
+        manifests = ", ".join(str(m) for m in [report.manifest, *report.also])
+        print(f"{manifests}: {report.written} samples written, {len(report.skipped)} skipped, "
               f"{len(report.missing_media)} media file(s) not found")
         for line in report.skipped[:20]:
             print(f"  skipped {line}")
@@ -87,7 +101,31 @@ class ImportTool:
         return 0
 
 
+class BreakdownTool:
+    help = "a finished run's public-benchmark breakdowns (per task, category, duration; shortcut checks)"
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("run", type=Path, help="the run's output folder (results.json, samples*.jsonl)")
+        parser.add_argument("--data-root", type=Path, help="where the manifests are (default: the run's)")
+
+    def run(self, args) -> int:
+        from aurelia_harness.plugins import discover
+
+        from .benchmarks import breakdown_report
+
+        report = breakdown_report(args.run, discover().tasks, args.data_root)
+        for row in report["results"]:
+            print(f"{row['model']} {row['task']} {row['strategy']} [{row['modality']}]: n={row['n']} "
+                  f"accuracy={100 * row['accuracy']:.1f}%" + "".join(
+                      f"; {field}: " + ", ".join(f"{k} {100 * v['accuracy']:.1f}% (n={v['n']})"
+                                                 for k, v in cells.items())
+                      for field, cells in row["breakdowns"].items()))
+        print(f"written {args.run / 'breakdowns.json'}")
+        return 0
+
+
 @hookimpl
 def register_data_tools(register):
     register("synth", SynthTool())
     register("import", ImportTool())
+    register("breakdown", BreakdownTool())
