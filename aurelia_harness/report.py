@@ -178,6 +178,8 @@ def write(config, plan, records: list[Record], model_problems: list, registry, e
         if own:
             row["strategy_summary"] = own
         paper = paper_figure(cards.get(row["model"]), task, row["strategy"])
+        if paper is None and row["strategy"] == config.reference:
+            paper = published_reference(task, row["model"])
         if paper is not None:
             row["paper"] = paper
     comparisons = []
@@ -220,6 +222,14 @@ def paper_figure(card, task, strategy: str) -> float | None:
     if not isinstance(cell, dict) or not isinstance(cell.get(strategy), (int, float)):
         return None
     return cell[strategy] / 100
+
+
+def published_reference(task, model: str) -> float | None:
+    """A benchmark's own published overall score for this model (the task's [reference."CARD"] table, in
+    percent), shown beside the measured score of the reference strategy."""
+    table = getattr(task, "definition", {}).get("reference", {}) if task is not None else {}
+    value = (table.get(model) or {}).get("overall")
+    return value / 100 if isinstance(value, (int, float)) else None
 
 
 def _paper_gain(card, task, strategy: str, reference: str) -> float | None:
@@ -283,7 +293,7 @@ def summary_markdown(results: dict, cards: dict | None = None) -> str:
         lines.append(f"| {r['model']} | {r['task']} | {label} | {r['n']} | {r['metric']} | "
                      f"{_fmt(r['value'])} | {_fmt(lo)}-{_fmt(hi)} | {_fmt(r.get('paper'))} | {coverage} | "
                      f"{r['errors']} | {r['unparseable']} | {_fmt(r['mean_seconds'], pct=False)} |")
-    corpus_rows = [r for r in results["results"] if r.get("corpus")]
+    corpus_rows = [r for r in results["results"] if r.get("corpus", {}).get("bleu4") is not None]
     if corpus_rows:
         lines += ["", "Caption metrics (corpus level):", "", "| model | task | strategy | BLEU-4 | ROUGE-L | CIDEr-D | METEOR |",
                   "|---|---|---|---:|---:|---:|---:|"]

@@ -58,3 +58,16 @@ def test_published_figures_are_read_per_strategy_name():
 
     assert paper_figure(card, Task(), "baseline") == 0.4 and paper_figure(card, Task(), "vote") == 0.44
     assert paper_figure(card, Task(), "cot") is None and paper_figure(card, None, "baseline") is None
+
+
+def test_a_benchmarks_published_number_is_shown_for_the_reference_strategy():
+    from aurelia_harness.report import published_reference
+
+    class Task:
+        definition = {"reference": {"qwen2.5-omni-7b": {"overall": 45.4, "source": "paper"}}}
+
+    assert published_reference(Task(), "qwen2.5-omni-7b") == 0.454
+    assert published_reference(Task(), "other") is None and published_reference(None, "x") is None
+    row = aggregate([rec()], set())[0]
+    row["corpus"] = {"by_category": {"a": 1.0}}  # a benchmark's breakdowns: no caption metrics to print
+    assert "Caption metrics" not in summary_markdown({"results": [row]})
