@@ -94,7 +94,7 @@ def write_fake_omni_checkpoint(folder: Path) -> Path:
     import torch
     from safetensors.torch import save_file
 
-    from aurelia_harness.tiny import qwen_style_tokenizer
+    from avharness_plugins.models.tiny import qwen_style_tokenizer
 
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "configuration_fake_omni.py").write_text(CONFIGURATION)

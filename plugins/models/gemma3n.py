@@ -24,7 +24,7 @@ TINY_TEMPLATE = ("{% for m in messages %}<start_of_turn>{{ 'model' if m['role'] 
 def tiny_vocab(text_size: int = 300) -> dict[str, int]:
     """Byte tokens and Gemma's turn/media markers, then the vision and audio id ranges Gemma 3n expects
     right after the text vocabulary (end-of-image and the image soft token open the vision range, etc.)."""
-    from aurelia_harness.tiny import byte_to_unicode
+    from avharness_plugins.models.tiny import byte_to_unicode
 
     vocab = {ch: i for i, ch in enumerate(byte_to_unicode().values())}
     for token in ("<pad>", "<eos>", "<bos>", "<start_of_turn>", "<end_of_turn>", "<start_of_image>", "<start_of_audio>"):
@@ -46,7 +46,7 @@ class Gemma3nAdapter(HFMultimodalAdapter):
                       max_video_items=2)
 
     def build_tiny(self, folder: Path) -> Path:
-        from aurelia_harness.tiny import build_once
+        from avharness_plugins.models.tiny import build_once
 
         with build_once(folder) as tmp:
             if tmp is None:

@@ -30,7 +30,7 @@ class Gemma4Adapter(HFMultimodalAdapter):
                       max_video_items=2)
 
     def build_tiny(self, folder: Path) -> Path:
-        from aurelia_harness.tiny import build_once, byte_vocab
+        from avharness_plugins.models.tiny import build_once, byte_vocab
 
         with build_once(folder) as tmp:
             if tmp is None:

@@ -42,7 +42,7 @@ class HFTextAdapter(ModelAdapter):
         from transformers import AutoModelForCausalLM, AutoTokenizer
         from transformers.utils import logging as hf_logging
 
-        from aurelia_harness.tiny import build_once
+        from avharness_plugins.models.tiny import build_once
 
         hf_logging.disable_progress_bar()
         checkpoint, gguf = self.card.checkpoint, self.card.get("gguf_file")

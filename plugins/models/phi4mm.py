@@ -24,7 +24,7 @@ class Phi4MultimodalAdapter(HFMultimodalAdapter):
                       max_video_items=2)
 
     def build_tiny(self, folder: Path) -> Path:
-        from aurelia_harness.tiny import build_once, qwen_style_tokenizer
+        from avharness_plugins.models.tiny import build_once, qwen_style_tokenizer
 
         with build_once(folder) as tmp:
             if tmp is None:

@@ -36,7 +36,7 @@ SPECIAL_TOKENS = {"image_token": "<|IMAGE|>", "audio_token": "<|AUDIO|>", "video
 
 def build_tiny(folder: Path) -> Path:
     """Write a tiny random Qwen2.5-Omni (processor + weights) to folder, once; return the folder."""
-    from aurelia_harness.tiny import build_once, byte_vocab
+    from avharness_plugins.models.tiny import build_once, byte_vocab
 
     with build_once(folder) as tmp:
         if tmp is None:
@@ -163,7 +163,7 @@ QWEN3_TINY_VERSION = 2  # 2: its tiny template adds no system turn of its own (t
 
 def build_tiny_qwen3(folder: Path) -> Path:
     """A tiny random Qwen3-Omni (MoE thinker, no talker) with an offline tokenizer, built once."""
-    from aurelia_harness.tiny import build_once, byte_vocab
+    from avharness_plugins.models.tiny import build_once, byte_vocab
 
     with build_once(folder) as tmp:
         if tmp is None:

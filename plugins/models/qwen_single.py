@@ -24,7 +24,7 @@ class QwenVLAdapter(HFMultimodalAdapter):
                       max_video_items=4)
 
     def build_tiny(self, folder: Path) -> Path:
-        from aurelia_harness.tiny import build_once, qwen_style_tokenizer
+        from avharness_plugins.models.tiny import build_once, qwen_style_tokenizer
 
         with build_once(folder) as tmp:
             if tmp is None:
@@ -83,7 +83,7 @@ class QwenAudioAdapter(HFMultimodalAdapter):
                       max_video_items=4)
 
     def build_tiny(self, folder: Path) -> Path:
-        from aurelia_harness.tiny import build_once, qwen_style_tokenizer
+        from avharness_plugins.models.tiny import build_once, qwen_style_tokenizer
 
         with build_once(folder) as tmp:
             if tmp is None:
