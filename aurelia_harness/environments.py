@@ -1,7 +1,8 @@
 """Per-model Python environments, for models whose code cannot share the harness's (e.g. hub remote code
 pinned to an older transformers). A card's `[environment]` table names one; `avharness env create CARD`
-makes it as a virtual environment under the cache, installs the card's pinned requirements and, for a
-research repository that is not pip-installable, clones its `source` at a pinned revision; an
+makes it as a virtual environment under the cache, clones a research repository that is not
+pip-installable (`source`) at a pinned revision, and installs the card's pinned requirements plus the
+authors' own requirement files from that checkout (`requirements_files`); an
 isolated-environment adapter then runs the model there as a worker process.
 """
 

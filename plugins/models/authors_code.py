@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import tempfile
 import threading
 import wave
 from pathlib import Path
@@ -125,8 +126,6 @@ class AuthorsCodeAdapter(IsolatedEnvAdapter):
     def prompt_text(self, request: Request) -> str:
         """The call the worker makes into the authors' code for this request, file paths shown by name
         (the golden snapshots in tests/golden/)."""
-        import tempfile
-
         with tempfile.TemporaryDirectory() as folder:
             messages, notes = self.encode(request, Path(folder))
             for message in messages:
