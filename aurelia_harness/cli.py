@@ -156,7 +156,10 @@ def build_parser(data_tools: dict | None = None) -> argparse.ArgumentParser:
     _add_common(env_list)
     env_create = env_sub.add_parser("create", help="make a card's environment: a venv with its pinned requirements")
     _add_common(env_create)
-    env_create.add_argument("card", help="model card name")
+    env_create.add_argument("card", nargs="?", help="model card name")
+    env_create.add_argument("--paper", action="store_true",
+                            help="every AURELIA paper model that has an adapter and an environment to make "
+                                 "(model_cards/paper/; each shared environment once)")
     env_create.add_argument("--python", help="interpreter to base it on (default: the card's python_version "
                                              "from PATH, else this one)")
     env_create.add_argument("--force", action="store_true", help="rebuild it even if it is ready")
@@ -441,14 +444,46 @@ def cmd_env(args) -> int:
 
     _, registry = _registry(args)
     if args.env_command == "create":
-        environments.create(registry.card(args.card), python=args.python, force=args.force, dry_run=args.dry_run)
-        return 0
+        if bool(args.card) == bool(args.paper):
+            raise HarnessError("env create: name one card, or --paper for every runnable paper model")
+        if args.card:
+            environments.create(registry.card(args.card), python=args.python, force=args.force, dry_run=args.dry_run)
+            return 0
+        return _create_paper_environments(registry, args)
     cards = [c for _, c in sorted(registry.cards.items()) if c.get("environment")]
     for card in cards:
         print(f"{card.name:28} {environments.status(card)}")
     if not cards:
         print("no card asks for its own environment")
     return 0
+
+
+def _create_paper_environments(registry, args) -> int:
+    """`env create --paper`: each paper card with an installed adapter and a named environment, one
+    environment once; a failure is reported and the others are still made (exit 1 if any failed)."""
+    from . import environments
+
+    made, failed = {}, []
+    for name, card in sorted(registry.cards.items()):
+        if not card.get("paper.model"):
+            continue
+        environment = card.get("environment.name")
+        if card.adapter not in registry.adapters or not environment:
+            why = "no adapter" if card.adapter not in registry.adapters else "no environment to make"
+            print(f"{name}: skipped ({why})")
+            continue
+        if environment in made:
+            print(f"{name}: shares the environment {environment!r} with {made[environment]}")
+            continue
+        made[environment] = name
+        try:
+            environments.create(card, python=args.python, force=args.force, dry_run=args.dry_run)
+        except HarnessError as exc:
+            failed.append(name)
+            print(f"{name}: failed: {exc}", file=sys.stderr)
+    if failed:
+        print(f"avharness: {len(failed)} paper environment(s) failed: {', '.join(failed)}", file=sys.stderr)
+    return 1 if failed else 0
 
 
 def cmd_data(args) -> int:

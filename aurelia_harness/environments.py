@@ -1,7 +1,8 @@
 """Per-model Python environments, for models whose code cannot share the harness's (e.g. hub remote code
 pinned to an older transformers). A card's `[environment]` table names one; `avharness env create CARD`
-makes it as a virtual environment under the cache, installs the card's pinned requirements and, for a
-research repository that is not pip-installable, clones its `source` at a pinned revision; an
+makes it as a virtual environment under the cache, clones a research repository that is not
+pip-installable (`source`) at a pinned revision, and installs the card's pinned requirements plus the
+authors' own requirement files from that checkout (`requirements_files`); an
 isolated-environment adapter then runs the model there as a worker process.
 """
 
@@ -43,6 +44,8 @@ def requirements_hash(card) -> str:
     made_of = {"requirements": list(card.get("environment.requirements", []) or [])}
     if card.get("environment.source"):
         made_of["source"] = {k: card.get(f"environment.source.{k}") for k in ("git", "rev")}
+    if card.get("environment.requirements_files"):
+        made_of["requirements_files"] = list(card.get("environment.requirements_files"))
     payload = made_of["requirements"] if len(made_of) == 1 else made_of  # unchanged hash for cards without a source
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
@@ -103,11 +106,14 @@ def create(card, python: str | None = None, force: bool = False, run=subprocess.
     base = python or find_python(card.get("environment.python_version"))
     wanted = card.get("environment.python_version")
     requirements = list(card.get("environment.requirements", []) or [])
+    # the authors' own requirement files, relative to the checkout root (not `subdir`): installed as written
+    files = [str(folder / "source" / f) for f in card.get("environment.requirements_files", []) or []]
+    if files and not card.get("environment.source.git"):
+        raise HarnessError(f"{card.name}: [environment] requirements_files are read from the source checkout, "
+                           f"and the card names no source")
     echo(f"{card.name}: {'would create' if dry_run else 'creating'} {folder} with {base}")
-    steps = [[base, "-m", "venv"] + ([] if requirements else ["--without-pip"]) + [str(folder)]]
-    if requirements:
-        steps.append([str(folder / "bin" / "python"), "-m", "pip", "install", *requirements])
-    if card.get("environment.source.git"):
+    steps = [[base, "-m", "venv"] + ([] if requirements or files else ["--without-pip"]) + [str(folder)]]
+    if card.get("environment.source.git"):  # first: the authors' requirement files are in it
         git = shutil.which("git")
         if git is None:
             raise HarnessError(f"{card.name}: its environment needs a git checkout, and git is not installed")
@@ -115,6 +121,9 @@ def create(card, python: str | None = None, force: bool = False, run=subprocess.
         if card.get("environment.source.rev"):
             steps.append([git, "-C", str(folder / "source"), "checkout", "--quiet",
                           str(card.get("environment.source.rev"))])
+    if requirements or files:
+        steps.append([str(folder / "bin" / "python"), "-m", "pip", "install", *requirements,
+                      *[arg for f in files for arg in ("-r", f)]])
     if dry_run:
         for step in steps:
             echo("  $ " + shlex.join(step))

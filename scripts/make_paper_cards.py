@@ -29,10 +29,11 @@ UPSTREAM = {  # the models' public code, as published by their authors
     "Unified-IO-2 XL": "https://github.com/allenai/unified-io-2",
     "Bay-CAT": "https://github.com/rikeilong/Bay-CAT",
     "video-SALMONN": "https://github.com/bytedance/SALMONN",
+    "AVicuna": "https://github.com/yunlong10/AVicuna",
     "VITA": "https://github.com/VITA-MLLM/VITA",
 }
 ADAPTER = {"Gemini 1.5 Pro": "gemini", "Reka Core": "reka", "Unified-IO-2 L": "unified-io-2",
-           "Unified-IO-2 XL": "unified-io-2"}
+           "Unified-IO-2 XL": "unified-io-2", "NExT-GPT": "next-gpt"}
 CHECKPOINT = {  # weights on the hub as their authors published them (checked against the upstream READMEs)
     "PandaGPT": "openllmplayground/pandagpt_13b_max_len_400",
     "VideoLLaMA": "DAMO-NLP-SG/Video-LLaMA-2-7B-Finetuned",
@@ -59,7 +60,9 @@ WEIGHTS = {  # where the weights are when they are not one hub id, and what is u
                       "sfr-xinstructblip-data-research/model/xinstructblip_checkpoints/ (the vicuna7b folder is "
                       "named in the code; the 13B variant's path was not verified)",
     "AV-LLM": "no public code or weights found",
-    "AVicuna": "no public code or weights found",
+    "AVicuna": "code at github.com/yunlong10/AVicuna; its README links the fine-tuned checkpoints on Google Drive "
+               "(https://drive.google.com/drive/folders/1OaU59FW02pgM9iBg2X95x3o4EmlfYhli), on top of "
+               "lmsys/vicuna-7b-v1.5, CLIP ViT-L/14 and CLAP; not on a hub",
     "VideoLLaMA2": "DAMO-NLP-SG/VideoLLaMA2.1-7B-AV is VideoLLaMA 2's audio-visual checkpoint (other AV benchmarks "
                    "list it as such) and may be the one the paper ran; unverified",
     "AnyGPT": "also needs fnlp/AnyGPT-speech-modules and the SEED image tokenizer (upstream README)",
@@ -68,6 +71,10 @@ WEIGHTS = {  # where the weights are when they are not one hub id, and what is u
     "Unified-IO-2 XL": "PyTorch port github.com/allenai/unified-io-2.pytorch (+ allenai/uio2-preprocessor)",
     "Bay-CAT": "no published weights found (the upstream README says code and instructions will be released)",
     "VITA": "VITA 1.0 (Mixtral 8x7B based); the paper lists 7B",
+    "video-SALMONN": "the delta checkpoint (config/test.yaml names pytorch_model_4_5001.pt) over Vicuna-13B v1.5, "
+                     "plus InstructBLIP Vicuna-13B, EVA-ViT-g and BEATs (upstream README, videosalmonn branch); the "
+                     "published model is 13B, the paper lists 7B",
+    "OneLLM": "consolidated.00-of-01.pth in csuhan/OneLLM-7B (the upstream README's --pretrained_path)",
 }
 EXTRA = {  # tables that make a paper card runnable where an adapter exists
     "VideoLLaMA2": ["", "[media]", "audio_in_video = false   # VideoLLaMA2-7B is the vision-language checkpoint; "
@@ -86,6 +93,162 @@ UIO2 = ["", "[worker]", '# tokenizer = "~/llama-2/tokenizer.model"   # required:
         '"git+https://github.com/allenai/unified-io-2.pytorch"]']
 EXTRA["Unified-IO-2 L"] = UIO2
 EXTRA["Unified-IO-2 XL"] = UIO2
+CODE = {  # the authors' code at the commit these cards were written against (read with git, not run here)
+    "PandaGPT": "yxuansu/PandaGPT @ 9b77e0412d42a468362b67d1892ff0f4f659a4f5",
+    "Macaw-LLM": "lyuchenyang/Macaw-LLM @ 06f6f22bc68159b0ed9c0bacf5702da2da1a68cf",
+    "VideoLLaMA": "DAMO-NLP-SG/Video-LLaMA @ 64888c0a77e8e66af606c37629fbbf79c4582959",
+    "ImageBind-LLM": "OpenGVLab/LLaMA-Adapter @ 521a09da84f70f6913d54b7421afa24010319e47 (imagebind_LLM/)",
+    "X-InstructBLIP": "salesforce/LAVIS @ 506965b9c4a18c1e565bd32acaccabe0198433f7 (projects/xinstructblip/)",
+    "OneLLM": "csuhan/OneLLM @ 8587a4768cf376fb41f7d586e21de5d1ab1ca365",
+    "AVicuna": "yunlong10/AVicuna @ 3a19f51e648f3fb3a735e93e72e7ea87791bfa7d",
+    "CREMA": "Yui010206/CREMA @ a76043b1d092e1ce57107a871140c330f9e64eb3",
+    "AnyGPT": "OpenMOSS/AnyGPT @ 282b58fa96ae3f14d639b23f47b4732bf68883f0",
+    "NExT-GPT": "NExT-GPT/NExT-GPT @ 60d618b067ee4cb0d70e7075ae79852780b34fc2 (NExT-GPT-Lagacy/: 7b_tiva_v0)",
+    "Bay-CAT": "rikeilong/Bay-CAT @ a568f2de85b4078b7edbf0accf64a5d0ea93a42c",
+    "video-SALMONN": "bytedance/SALMONN @ c305d54c7c8e868e873cb58e6ee8599770979cc8 (branch videosalmonn)",
+    "VITA": "VITA-MLLM/VITA @ 360de2214a92855213adc8ee7f5026018caa8d42",
+}
+SOUNDTRACK = {  # what the authors' inference code does with a video's soundtrack (read at the commits above)
+    "PandaGPT": "its video loader opens the file with decode_audio=False; the soundtrack goes in only as a separate "
+                "audio file (the harness writes it as a WAV), and the ImageBind embeddings of video and audio are "
+                "summed into one vector",
+    "NExT-GPT": "as PandaGPT (the same ImageBind loaders, decode_audio=False): the soundtrack goes in as a separate "
+                "<Audio> file beside the <Video>, each projected where its tag stands",
+    "VideoLLaMA": "Chat.upload_video reads it from the video file itself (ImageBind's audio loader, 8 clips of 2 s) "
+                  "for the audio Q-Former; upload_video_without_audio for a silent or muted video; if the audio "
+                  "load fails upstream continues silently with frames only (the worker notes it)",
+    "OneLLM": "not read: one modality per call and the video loader's with_audio=False; a video is frames only, "
+              "an audio clip goes alone",
+    "video-SALMONN": "a separate 16 kHz WAV beside the video (the data file's image_name = [video, wav]) for the "
+                     "Whisper and BEATs encoders; the video itself is read with decode_audio=False",
+    "Macaw-LLM": "not built: upstream's inference (run_clm_llms_inference.py) was not read in detail",
+    "ImageBind-LLM": "not built: upstream's imagebind_LLM demo was not read in detail",
+    "X-InstructBLIP": "not built: LAVIS's X-InstructBLIP takes audio through its own Q-Former (per the paper); "
+                      "not read in detail",
+    "CREMA": "not built: CREMA's LAVIS-based evaluate.py reads pre-extracted modality features; not read in detail",
+    "AnyGPT": "not built: AnyGPT takes speech, images and music, not video; a video would be a frame plus its "
+              "soundtrack as music tokens, a choice upstream does not make",
+    "VITA": "not built: video_audio_demo.py reads frames only (decord, 1 fps, 4 to 100 frames); its audio input is "
+            "a spoken question, and the demo asserts audio XOR a text question",
+    "AVicuna": "not built: its inference reads pre-extracted CLIP (video) and CLAP (audio) features, interleaved",
+}
+VERIFIED = ("entry points read in the authors' code at the pinned commit (git, not run); the worker driven in "
+            "tests/test_paper_models.py through a stand-in package with the same module paths, names and loader "
+            "defaults; not run with the real weights (no GPU here)")
+
+
+def toml_value(value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, list):
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
+    return "{ " + ", ".join(f"{k} = {toml_value(v)}" for k, v in value.items()) + " }"
+
+
+def table(name: str, entries: dict, comments: tuple = ()) -> list[str]:
+    return ["", f"[{name}]", *comments] + [f"{k if k.isidentifier() else toml_value(k)} = {toml_value(v)}"
+                                           for k, v in entries.items()]
+
+
+def runnable(media: dict, worker: dict, environment: dict, sources: dict, required: tuple = ()) -> list[str]:
+    """The tables that make a paper card run through its adapter; `required` are [worker] keys left for the
+    user (local paths), written as comments."""
+    return (table("media", media) + table("worker", worker, tuple(f"# {line}" for line in required))
+            + table("environment", environment) + table("sources", sources))
+
+
+PANDAGPT_REV = "9b77e0412d42a468362b67d1892ff0f4f659a4f5"
+EXTRA["PandaGPT"] = runnable(
+    {"audio_rate": 16000},
+    {"top_p": 0.01, "temperature": 1.0, "seed": 0},
+    {"name": "pandagpt", "python_version": "3.9",
+     "source": {"git": "https://github.com/yxuansu/PandaGPT", "rev": PANDAGPT_REV, "subdir": "code"},
+     "requirements": ["torch==1.13.1", "huggingface_hub"], "requirements_files": ["requirements.txt"]},
+    {"worker.top_p": f"code/web_demo.py @ {PANDAGPT_REV[:7]}: the Top P slider's default, 0.01",
+     "worker.temperature": f"code/web_demo.py @ {PANDAGPT_REV[:7]}: the Temperature slider's default, 1.0",
+     "worker.seed": "ours: model.generate always samples (do_sample=True in code/model/openllama.py), a fixed seed repeats runs",
+     "media.audio_rate": f"code/model/ImageBind/data.py @ {PANDAGPT_REV[:7]}: load_and_transform_audio_data(sample_rate=16000)",
+     "frames": f"code/model/ImageBind/data.py @ {PANDAGPT_REV[:7]}: load_and_transform_video_data(clip_duration=2, clips_per_video=5), 2 frames per clip, decode_audio=False",
+     "args": f"code/web_demo.py @ {PANDAGPT_REV[:7]}: stage 2, max_tgt_len 128, lora_r 32, lora_alpha 32, lora_dropout 0.1",
+     "environment.python_version": f"code/model/ImageBind/__pycache__/*.cpython-39.pyc @ {PANDAGPT_REV[:7]}; README: Python 3.8+",
+     "environment.requirements": f"README.md @ {PANDAGPT_REV[:7]}: torch 1.13.1 (cu117), then requirements.txt"},
+    required=('imagebind_ckpt_path = "~/pandagpt/imagebind_ckpt"   # required: the folder holding imagebind_huge.pth',
+              'vicuna_ckpt_path = "~/pandagpt/vicuna_ckpt/13b_v0"  # required: Vicuna-13B v0 (pretrained_ckpt/README.md)'))
+
+NEXTGPT_REV = "60d618b067ee4cb0d70e7075ae79852780b34fc2"
+EXTRA["NExT-GPT"] = runnable(
+    {"audio_rate": 16000},
+    {"top_p": 0.01, "temperature": 1.0, "seed": 0},
+    {"name": "next-gpt", "python_version": "3.8",
+     "source": {"git": "https://github.com/NExT-GPT/NExT-GPT", "rev": NEXTGPT_REV, "subdir": "NExT-GPT-Lagacy/code"},
+     "requirements": ["huggingface_hub"], "requirements_files": ["NExT-GPT-Lagacy/requirements.txt"]},
+    {"worker.top_p": f"NExT-GPT-Lagacy/code/demo_app.py @ {NEXTGPT_REV[:7]}: the Top P slider's default, 0.01",
+     "worker.temperature": f"NExT-GPT-Lagacy/code/demo_app.py @ {NEXTGPT_REV[:7]}: the Temperature slider's default, 1.0",
+     "worker.seed": "ours: generate_tokens_embeddings always samples (do_sample=True), a fixed seed repeats runs",
+     "prompt": f"NExT-GPT-Lagacy/code/demo_app.py @ {NEXTGPT_REV[:7]}: '### Human: ' + <Image>/<Audio>/<Video> tags + ' ' + question",
+     "generation": f"NExT-GPT-Lagacy/code/demo_app.py @ {NEXTGPT_REV[:7]}: min_word_tokens 10, gen_scale_factor 4.0, stops_id [[835]], ENCOUNTERS 1; ours: no image/video/audio synthesis (max_num_* = 0, load_sd false)",
+     "args": f"NExT-GPT-Lagacy/code/inference.py @ {NEXTGPT_REV[:7]}: stage 3, max_length 128, mode validate, + load_config",
+     "frames": f"NExT-GPT-Lagacy/code/model/ImageBind/data.py @ {NEXTGPT_REV[:7]}: 5 clips x 2 frames, decode_audio=False; audio 3 clips of 2 s at 16 kHz",
+     "environment.python_version": f"README.md @ {NEXTGPT_REV[:7]}: conda env create -n nextgpt python=3.8"},
+    required=('pretrained_ckpt_path = "~/nextgpt/pretrained_ckpt"   # ImageBind + Vicuna-7B v0 (else the checkout\'s ckpt/pretrained_ckpt/, base.yaml)',))
+
+VIDEOLLAMA_REV = "64888c0a77e8e66af606c37629fbbf79c4582959"
+EXTRA["VideoLLaMA"] = runnable(
+    {"audio_in_video": True},
+    {"model_type": "llama_v2", "num_beams": 1, "temperature": 1.0, "seed": 42},
+    {"name": "videollama", "python_version": "3.9",
+     "source": {"git": "https://github.com/DAMO-NLP-SG/Video-LLaMA", "rev": VIDEOLLAMA_REV},
+     "requirements": ["torch==1.12.1", "torchaudio==0.12.1", "torchvision==0.13.1", "huggingface_hub"],
+     "requirements_files": ["requirement.txt"]},
+    {"worker.model_type": f"README.md @ {VIDEOLLAMA_REV[:7]}: demo_audiovideo.py --model_type llama_v2 for the LLaMA-2-chat based Video-LLaMA-2 weights (conv_llava_llama_2)",
+     "worker.num_beams": f"demo_audiovideo.py @ {VIDEOLLAMA_REV[:7]}: the beam slider's default, 1",
+     "worker.temperature": f"demo_audiovideo.py @ {VIDEOLLAMA_REV[:7]}: the temperature slider's default, 1.0",
+     "worker.seed": "ours: Chat.answer always samples (do_sample=True); seeded before each request",
+     "frames": f"video_llama/conversation/conversation_video.py @ {VIDEOLLAMA_REV[:7]}: upload_video, load_video(n_frms=8, height=224, width=224, sampling='uniform')",
+     "audio": f"video_llama/conversation/conversation_video.py @ {VIDEOLLAMA_REV[:7]}: load_and_transform_audio_data([video_path], clips_per_video=8) from the video file",
+     "prompt": f"video_llama/conversation/conversation_video.py @ {VIDEOLLAMA_REV[:7]}: upload_video's audio-visual user turn, then chat.ask(question)",
+     "config": f"eval_configs/video_llama_eval_withaudio.yaml @ {VIDEOLLAMA_REV[:7]}, with llama_model, imagebind_ckpt_path, ckpt, ckpt_2 set (README.md)",
+     "environment.requirements": f"environment.yml @ {VIDEOLLAMA_REV[:7]}: python 3.9, pytorch 1.12.1, torchaudio 0.12.1, torchvision 0.13.1; then requirement.txt"})
+
+ONELLM_REV = "8587a4768cf376fb41f7d586e21de5d1ab1ca365"
+EXTRA["OneLLM"] = runnable(
+    {"audio_in_video": False},
+    {"temperature": 0.1, "top_p": 0.75, "dtype": "float16"},
+    {"name": "onellm", "python_version": "3.9",
+     "source": {"git": "https://github.com/csuhan/OneLLM", "rev": ONELLM_REV},
+     "requirements": ["huggingface_hub"], "requirements_files": ["requirements.txt"]},
+    {"media.audio_in_video": f"demos/multi_turn_mm.py @ {ONELLM_REV[:7]}: one modality per call (the Input Modalities radio); data/video_utils.py: with_audio=False",
+     "worker.temperature": f"eval/video_qa_msvd.py @ {ONELLM_REV[:7]}: model.generate(..., temperature=0.1, top_p=0.75)",
+     "worker.top_p": f"eval/video_qa_msvd.py @ {ONELLM_REV[:7]}: top_p=0.75",
+     "worker.dtype": f"eval/video_qa_msvd.py @ {ONELLM_REV[:7]}: fp16",
+     "frames": f"eval/video_qa_msvd.py @ {ONELLM_REV[:7]}: load_and_transform_video_data(path, path, clip_duration=1, clips_per_video=5)[:, :, 0]",
+     "audio": f"eval/audio_cap_clothov2.py @ {ONELLM_REV[:7]}: make_audio_features(path, mel_bins=128) (16 kHz, 1024 fbank frames)",
+     "prompt": f"eval/video_qa_msvd.py @ {ONELLM_REV[:7]}: conv_templates['v1'], the question as the user turn, answer cut at '###'",
+     "environment.python_version": f"README.md @ {ONELLM_REV[:7]}: conda create -n onellm python=3.9",
+     "environment.requirements_files": f"README.md @ {ONELLM_REV[:7]}: pip install -r requirements.txt (torch 2.0.0+cu117, flash-attn: needs CUDA to build)"})
+
+SALMONN_REV = "c305d54c7c8e868e873cb58e6ee8599770979cc8"
+EXTRA["video-SALMONN"] = runnable(
+    {"audio_rate": 16000},
+    {"weights_file": "pytorch_model_4_5001.pt"},
+    {"name": "video-salmonn", "python_version": "3.9",
+     "source": {"git": "https://github.com/bytedance/SALMONN", "rev": SALMONN_REV},
+     # their requirements.txt pins torch==2.0.0+cu118 without naming the index it comes from
+     "requirements": ["--extra-index-url=https://download.pytorch.org/whl/cu118", "huggingface_hub"],
+     "requirements_files": ["requirements.txt"]},
+    {"worker.weights_file": f"config/test.yaml @ {SALMONN_REV[:7]}: delta_ckpt_path ./ckpt/MultiResQFormer/pytorch_model_4_5001.pt",
+     "media.audio_rate": f"datasets/sft_dataset_nomix.py @ {SALMONN_REV[:7]}: sample_rate=16000, soundfile.read without resampling, WhisperFeatureExtractor",
+     "frames": f"datasets/sft_dataset_nomix.py @ {SALMONN_REV[:7]}: UniformClipSampler(clip_duration=1), sample_per_clip=2, decode_audio=False",
+     "input": f"inference.py @ {SALMONN_REV[:7]}: SupervisedAudioVisualDataset4Test('audiovideoimage', audio_data_path='./dummy/dummy_audio.json', video_data_path=..., training=False); example_video.json's image_name = [mp4, wav]",
+     "generation": f"model/openllama.py @ {SALMONN_REV[:7]}: forward(generate=True) defaults: num_beams 5, repetition_penalty 1.5, do_sample false",
+     "environment.python_version": f"README.md @ {SALMONN_REV[:7]}: Python 3.9.20, pip install -r requirements.txt"},
+    required=('vicuna_ckpt_path = "~/llm/vicuna-13b-v1.5"   # required: config/test.yaml\'s vicuna_ckpt_path',
+              'cache_dir = "~/video-salmonn/pretrained_ckpt"  # InstructBLIP Vicuna-13B, EVA-ViT-g, BEATs (README)'))
+
 API = {"Gemini 1.5 Pro": ('checkpoint = "gemini-1.5-pro"', 'api_key_env = "GEMINI_API_KEY"', "parallel_requests = 8"),
        "Reka Core": ('checkpoint = "reka-core"', 'api_key_env = "REKA_API_KEY"')}
 
@@ -112,6 +275,12 @@ def main(csv_path: str, out: str = "model_cards/paper") -> None:
             lines.append(f'checkpoint = "{CHECKPOINT[model]}"')
         if model in WEIGHTS:
             lines.append(f'weights = "{WEIGHTS[model]}"')
+        if model in CODE:
+            lines.append(f"code = {toml_value(CODE[model])}")
+        if model in SOUNDTRACK:
+            lines.append(f"soundtrack = {toml_value(SOUNDTRACK[model])}")
+        if model in EXTRA and model in CODE:
+            lines.append(f"verified = {toml_value(VERIFIED)}")
         lines += list(API.get(model, ()))
         lines += EXTRA.get(model, [])
         lines += ["", "[paper]", f'model = "{model}"', f'size = "{size}"',
