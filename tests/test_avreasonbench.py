@@ -235,11 +235,12 @@ def test_paper_figure_beside_the_measured_one(tmp_path, clips):
     assert "| 24.1 |" in (cfg.output / "summary.md").read_text()
 
 
-def test_paper_cards_carry_the_papers_numbers_and_need_adapters():
+def test_paper_cards_carry_the_papers_numbers_and_say_what_runs_them():
     registry = discover()
     card = registry.card("pandagpt-13b")
     assert card.get("paper.results.av_geoiq") == {"baseline": 12.5, "baseline_x": 17.2, "aurelia": 25.0}
-    assert card.adapter not in registry.adapters
+    assert card.adapter in registry.adapters and card.get("environment")  # the authors' code, in its own env
+    assert registry.card("bay-cat-7b").adapter not in registry.adapters  # no public weights
     paper_cards = [c for c in registry.cards.values() if c.get("paper.model")]
     assert len(paper_cards) == 19
     # each says where its weights are (a hub id, an API model, or in words, e.g. "no public weights found")
