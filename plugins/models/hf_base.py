@@ -76,6 +76,13 @@ class HFMultimodalAdapter(ModelAdapter):
             name = checkpoint[len("builtin:"):]
             with quiet_token_id_warnings():
                 return str(self.build_tiny(default_cache_dir() / "models" / f"{name}-v{self.tiny_version}"))
+        # a relative local folder (a project-trained model) is the card's neighbour, or the project's;
+        # anything else (a hub id, an absolute path) is passed on as given
+        if not Path(checkpoint).expanduser().is_absolute():
+            project = Path(__file__).resolve().parents[2]
+            for base in (Path(self.card.source).parent if self.card.source else None, project):
+                if base is not None and (base / checkpoint).is_dir():
+                    return str(base / checkpoint)
         return checkpoint
 
     def load(self) -> None:

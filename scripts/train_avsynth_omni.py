@@ -1,0 +1,527 @@
+"""Train avsynth-omni: the real Qwen2.5-Omni thinker classes at about a million parameters, on AVSynth.
+
+    nice python scripts/train_avsynth_omni.py --out model_cards/trained/avsynth-omni
+
+Data: AVSynth's own builders (plugins/tasks/avsynth.py) draw clips from training seeds, never the
+evaluation seed 0. Every tone's loudness is jittered and every small square nudged a few pixels (answers
+unchanged), so no training file is byte-identical to an evaluation file; that is checked by content hash
+against the evaluation set (the first `--eval-per-task` samples of seed 0, which every smaller seed-0 run
+shares), and the script stops if any matches. Some categories have only a handful of distinct layouts
+(caption and sync: 8 each), so a layout can repeat even when no file does; the manifest says how often.
+
+Inputs: every training request is built exactly as a run builds it — the baseline strategy's prompt
+(plugins/strategies/prompts.toml), `user_request`, then QwenOmniAdapter.processor_inputs with the card's
+media policy (the avsynth-omni card) and the MediaStore — and the model's processor. A share of
+requests go through the modality ablations (`restrict_modality`) with their true answers, so a model
+missing a modality learns to fall back on the answer prior rather than on an unseen-input habit.
+
+Seeded and deterministic for a given torch build and thread count. Writes the checkpoint (processor +
+safetensors) and manifest.json (config, seeds, steps, losses, file hashes) to --out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import hashlib
+import json
+import math
+import random
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from aurelia_harness.calls import user_request
+from aurelia_harness.cards import load_card
+from aurelia_harness.config import default_cache_dir, read_toml
+from aurelia_harness.media import MediaStore, NoAudioStream
+from aurelia_harness.media.store import content_hash
+from aurelia_harness.tasks import read_manifest
+from aurelia_harness.types import restrict_modality
+from plugins.strategies import Baseline
+from plugins.tasks import avsynth
+
+# the card's media policy is the one training uses; it lives beside this script until the weights are committed
+CARD = next(p for p in (ROOT / "model_cards" / "avsynth-omni.toml", ROOT / "scripts" / "avsynth-omni.toml") if p.exists())
+MAX_FILE_BYTES = 16 * 1024 * 1024
+
+# Clips per category (count and compositional clips carry several questions each; see `questions`).
+CLIPS = {"count": 240, "caption": 160, "compositional": 200, "geo": 360, "sync": 240, "dance": 300}
+# Categories with few distinct layouts: each layout is rendered in this many jittered variants (else one per clip).
+VARIANTS = {"caption": 12, "sync": 12, "dance": 8}
+# How often a batch is drawn from each category: the cross-modal timing tasks need the most steps.
+WEIGHTS = {"count": 3.0, "caption": 0.7, "compositional": 2.0, "geo": 2.0, "sync": 2.0, "dance": 2.0}
+DESCRIPTION_WEIGHT = 0.5  # of the loss on the clip's description, taught after the answer's end
+ABLATED_SHARE = 0.12  # of training requests sent video-only, and as many audio-only
+HELD_OUT_EVERY = 12  # every 12th clip is held out (monitoring only, never trained on)
+
+MODEL = {  # the thinker's shape (Qwen2_5OmniThinkerConfig); ids and vocabulary come from the processor
+    "text": {"hidden_size": 128, "intermediate_size": 512, "num_hidden_layers": 4, "num_attention_heads": 4,
+             "num_key_value_heads": 2, "rope_theta": 10000.0, "mrope_section": [8, 4, 4]},
+    "vision": {"depth": 1, "hidden_size": 64, "intermediate_size": 256, "num_heads": 4},
+    "audio": {"d_model": 64, "encoder_layers": 2, "encoder_attention_heads": 4, "encoder_ffn_dim": 256},
+}
+TRAIN = {"steps": 2400, "batch_size": 8, "lr": 2e-3, "warmup": 100, "min_lr_ratio": 0.05,
+         "weight_decay": 0.01, "clip": 1.0, "seed": 1234, "data_seed": 1, "eval_every": 400}
+
+
+# ---- data ------------------------------------------------------------------------------------------
+
+def answer_forms() -> dict[str, str]:
+    """category -> the answer form its task declares (tasks/avsynth-*.toml)."""
+    forms = {}
+    for path in sorted((ROOT / "tasks").glob("avsynth-*.toml")):
+        definition = read_toml(path)
+        forms[definition["data"]["subset"]] = definition.get("answer_form", "auto")
+    return forms
+
+
+def layout_key(job: avsynth.ClipJob) -> str:
+    """What a clip shows and plays (not where it is written)."""
+    return json.dumps([job.seconds, job.boxes, job.tones, job.video, job.audio, job.path.suffix])
+
+
+def jittered(job: avsynth.ClipJob, key: str, variant: int, folder: Path, category: str) -> avsynth.ClipJob:
+    """The same layout with every tone's loudness scaled (0.7-1.3) and small boxes nudged up to 6 px."""
+    rng = random.Random(f"{key}:{variant}")
+    scale = round(rng.uniform(0.7, 1.3), 3)
+    w, h = avsynth.SIZE
+    boxes = []
+    for colour, x, y, bw, bh, t0, t1 in job.boxes:
+        if bw < w and bh < h:  # a square, not a full frame or a flag stripe
+            x, y = x + rng.randint(-6, 6), y + rng.randint(-6, 6)
+        boxes.append((colour, x, y, bw, bh, t0, t1))
+    tones = [(f, t0, t1, round(a * scale, 3)) for f, t0, t1, a in job.tones]
+    name = hashlib.sha1(f"{key}:{variant}:{scale}:{boxes}".encode()).hexdigest()[:16]
+    return dataclasses.replace(job, path=folder / f"{category}_{name}{job.path.suffix}", boxes=boxes, tones=tones)
+
+
+def count_inside(params: dict, colour: str) -> int:
+    """Beeps that sound wholly while the screen is `colour` (the count builder's rule)."""
+    return sum(1 for b in params["beeps"]
+               if any(c == colour and t0 <= b and b + 0.15 <= t1 for c, t0, t1 in params["spans"]))
+
+
+def questions(category: str, line: dict) -> list[dict]:
+    """The clip's manifest line, plus the other questions its media answers: a count clip is asked about
+    each of its three colours, a compositional clip about the first and the last event."""
+    if category == "count":
+        out = []
+        for colour, _, _ in line["params"]["spans"]:
+            answer = str(count_inside(line["params"], colour))
+            if colour == line["params"]["target"]:
+                assert answer == line["answer"], "count rule drifted from the generator"
+            last = f"{line['answer']} of them fall while the screen is {line['params']['target']}."
+            reasoning = line["reasoning"].replace(last, f"{answer} of them fall while the screen is {colour}.")
+            out.append({**line, "id": f"{line['id']}-{colour}", "answer": answer, "reasoning": reasoning,
+                        "question": f"How many beeps sound while the screen is {colour}?"})
+        return out
+    if category == "compositional":
+        events = line["params"]["events"]
+        order = sorted(events, key=events.get)
+        out = []
+        for word, truth in (("first", order[0]), ("last", order[-1])):
+            answer = avsynth._letters(3)[line["options"].index(truth)]
+            if word == line["params"]["ask"]:
+                assert answer == line["answer"], "compositional rule drifted from the generator"
+            asked = order[0] if line["params"]["ask"] == "first" else order[-1]
+            reasoning = line["reasoning"].replace(f" So {asked} comes {line['params']['ask']}.", f" So {truth} comes {word}.")
+            out.append({**line, "id": f"{line['id']}-{word}", "answer": answer, "reasoning": reasoning,
+                        "question": f"Which of these events happens {word}?"})
+        return out
+    return [line]
+
+
+def build_training_data(folder: Path, clips: dict[str, int], seed: int, workers: int = 2) -> dict[str, Path]:
+    """Render the training clips of every category under folder; return category -> manifest path."""
+    manifests = {}
+    for category, n in clips.items():
+        out = folder / category
+        manifest = out / "manifest.jsonl"
+        manifests[category] = manifest
+        if manifest.exists():
+            continue
+        media = out / "media"
+        media.mkdir(parents=True, exist_ok=True)
+        rng = random.Random(f"avsynth:{seed}:{category}")  # the generator's own stream, at a training seed
+        pick = random.Random(f"avsynth-omni:variants:{seed}:{category}")
+        lines, jobs = [], {}
+        for i in range(n):
+            line, clip_jobs = avsynth.BUILDERS[category](rng, i, media)
+            line = {"id": f"{category}-{i:04d}", **line, "split": "held-out" if i % HELD_OUT_EVERY == 0 else "train"}
+            renamed = {}
+            for job in clip_jobs:
+                key = layout_key(job)
+                variant = pick.randrange(VARIANTS[category]) if category in VARIANTS else i
+                new = jittered(job, key, variant, media, category)
+                renamed[f"media/{job.path.name}"] = f"media/{new.path.name}"
+                jobs.setdefault(new.path.name, new)
+            line["media"] = [{**item, "path": renamed[item["path"]]} for item in line["media"]]
+            line["layout"] = hashlib.sha1("|".join(layout_key(j) for j in clip_jobs).encode()).hexdigest()[:16]
+            lines.extend(questions(category, line))
+        import concurrent.futures
+
+        with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
+            list(pool.map(avsynth.render, jobs.values()))
+        tmp = manifest.with_suffix(".tmp")
+        tmp.write_text("".join(json.dumps(line, sort_keys=True) + "\n" for line in lines))
+        tmp.replace(manifest)
+    return manifests
+
+
+def evaluation_layouts(per_task: int, seed: int = 0) -> dict[str, set[str]]:
+    """Layout keys of the evaluation samples (the builders' parameters; nothing rendered)."""
+    out = {}
+    for category in avsynth.CATEGORIES:
+        rng = random.Random(f"avsynth:{seed}:{category}")
+        keys = set()
+        for i in range(per_task):
+            _, jobs = avsynth.BUILDERS[category](rng, i, Path("media"))
+            keys.add(hashlib.sha1("|".join(layout_key(j) for j in jobs).encode()).hexdigest()[:16])
+        out[category] = keys
+    return out
+
+
+def disjointness(train: dict[str, Path], evaluation: dict[str, Path], eval_per_task: int) -> dict:
+    """Content hashes of every media file on both sides: any training file equal to an evaluation file is
+    an error. Also reports how many evaluation samples share a layout with a training clip."""
+    eval_hashes = {}
+    for manifest in evaluation.values():
+        for sample in read_manifest(manifest, "eval").samples:
+            for item in sample.media:
+                eval_hashes[content_hash(item.path)] = f"{manifest.parent.name}/{item.path.name}"
+    clashes, files, layouts = [], 0, {}
+    for category, manifest in train.items():
+        seen = set()
+        for line in map(json.loads, manifest.read_text().splitlines()):
+            layouts.setdefault(category, set()).add(line["layout"])
+            for item in line["media"]:
+                path = manifest.parent / item["path"]
+                if path in seen:
+                    continue
+                seen.add(path)
+                files += 1
+                digest = content_hash(path)
+                if digest in eval_hashes:
+                    clashes.append(f"{category}/{item['path']} == {eval_hashes[digest]}")
+    if clashes:
+        raise SystemExit("training clips equal evaluation clips:\n  " + "\n  ".join(clashes[:20]))
+    shared = {}
+    for category, keys in evaluation_layouts(eval_per_task).items():
+        reused = len(keys & layouts.get(category, set()))
+        shared[category] = {"evaluation_layouts": len(keys), "also_in_training": reused}
+    return {"hash": "blake2b-128 of each media file (aurelia_harness.media.store.content_hash)",
+            "training_files": files, "evaluation_files": len(eval_hashes), "identical_files": 0,
+            "evaluation_seed": 0, "evaluation_per_task": eval_per_task, "layouts": shared}
+
+
+# ---- inputs: the adapter's own path --------------------------------------------------------------
+
+def target_text(category: str, sample) -> str:
+    """What the model is taught to answer: the option letter, the count, or a caption naming both keywords."""
+    if category == "caption":
+        params = sample.metadata["params"]
+        return f"A {params['colour']} screen with a {params['pitch']} tone."
+    return str(sample.answer)
+
+
+def encode(adapter, samples: list, category: str, form: str, rng: random.Random, ablate: bool, log) -> list[dict]:
+    """Each sample as the exact tensors a baseline run feeds the model, plus its target tokens."""
+    import torch
+
+    strategy, tokenizer = Baseline(), adapter.processor.tokenizer
+    eos = tokenizer.convert_tokens_to_ids("<|im_end|>")
+    shared_media: dict[tuple, dict] = {}
+    out = []
+    for sample in samples:
+        sample = dataclasses.replace(sample, answer_form=form)
+        base = user_request(sample, strategy.prompt(sample), strategy.settings["max_new_tokens"])
+        variants = ["av"]
+        if ablate:
+            draw = rng.random()
+            if draw < ABLATED_SHARE:
+                variants.append("video")
+            elif draw < 2 * ABLATED_SHARE:
+                variants.append("audio")
+        for modality in variants:
+            try:
+                kwargs, generate_kwargs, _ = adapter.processor_inputs(restrict_modality(base, modality))
+            except NoAudioStream:  # audio-only of a silent video (dance): a run fails that request too
+                continue
+            inputs = adapter.processor(**kwargs, return_tensors="pt")
+            media = {k: v for k, v in inputs.items() if k not in ("input_ids", "attention_mask")}
+            if "input_features" in media:  # keep the valid frames only: the encoder reads no further
+                length = int(media["feature_attention_mask"].sum(-1).max())
+                media["input_features"] = media["input_features"][..., :length].contiguous()
+                media["feature_attention_mask"] = media["feature_attention_mask"][..., :length].contiguous()
+            key = (tuple(str(i.path) for i in sample.media), modality)
+            if key in shared_media:  # another question on the same clip: the same arrays, stored once
+                assert all(torch.equal(shared_media[key][k], v) for k, v in media.items())
+                media = shared_media[key]
+            else:
+                shared_media[key] = media
+            target = tokenizer(target_text(category, sample), add_special_tokens=False)["input_ids"] + [eos]
+            # past the end of the answer (never generated): what the clip shows and plays, and when; a dense
+            # signal that teaches the encoders the events and their times. Not for ablated inputs: the
+            # missing half cannot be described.
+            said = sample.reasoning if modality == "av" and sample.reasoning else ""
+            extra = tokenizer(said, add_special_tokens=False)["input_ids"] + [eos] if said else []
+            out.append({"id": sample.id, "category": category, "modality": modality,
+                        "prompt": inputs["input_ids"][0], "target": torch.tensor(target),
+                        "description": torch.tensor(extra, dtype=torch.long), "media": media,
+                        "audio_in_video": bool(generate_kwargs.get("use_audio_in_video"))})
+    log(f"  {category}: {len(out)} requests")
+    return out
+
+
+def collate(items: list[dict], pad: int) -> dict:
+    """One batch (a single category and modality, so all share `use_audio_in_video`), right-padded."""
+    import torch
+
+    width = max(len(i["prompt"]) + len(i["target"]) + len(i["description"]) for i in items)
+    ids = torch.full((len(items), width), pad, dtype=torch.long)
+    mask = torch.zeros((len(items), width), dtype=torch.long)
+    labels = torch.full((len(items), width), -100, dtype=torch.long)
+    described = torch.full((len(items), width), -100, dtype=torch.long)
+    for row, item in enumerate(items):
+        n, m, k = len(item["prompt"]), len(item["target"]), len(item["description"])
+        ids[row, :n], ids[row, n:n + m], ids[row, n + m:n + m + k] = item["prompt"], item["target"], item["description"]
+        mask[row, :n + m + k] = 1
+        labels[row, n:n + m] = item["target"]
+        described[row, n + m:n + m + k] = item["description"]
+    batch = {"input_ids": ids, "attention_mask": mask, "labels": labels, "described": described,
+             "use_audio_in_video": items[0]["audio_in_video"]}
+    keys = set().union(*(i["media"] for i in items))
+    for key in ("pixel_values_videos", "video_grid_thw", "video_second_per_grid", "pixel_values", "image_grid_thw"):
+        if key in keys:
+            batch[key] = torch.cat([i["media"][key] for i in items if key in i["media"]])
+    if "input_features" in keys:
+        feats = [f for i in items if "input_features" in i["media"] for f in i["media"]["input_features"]]
+        masks = [m for i in items if "input_features" in i["media"] for m in i["media"]["feature_attention_mask"]]
+        longest = max(f.shape[-1] for f in feats)
+        batch["input_features"] = torch.stack([torch.nn.functional.pad(f, (0, longest - f.shape[-1])) for f in feats])
+        batch["feature_attention_mask"] = torch.stack([torch.nn.functional.pad(m, (0, longest - m.shape[-1]))
+                                                       for m in masks])
+    return batch
+
+
+# ---- model -----------------------------------------------------------------------------------------
+
+def build_model(processor, shape: dict):
+    from transformers import Qwen2_5OmniConfig, Qwen2_5OmniForConditionalGeneration
+
+    from plugins.models.qwen_omni import SPECIAL_TOKENS
+
+    vocab = processor.tokenizer.get_vocab()
+    ids = {k: vocab[v] for k, v in SPECIAL_TOKENS.items()}
+    text, vision, audio = shape["text"], shape["vision"], shape["audio"]
+    hidden = text["hidden_size"]
+    thinker = {
+        "audio_config": dict(num_mel_bins=128, output_dim=hidden, **audio),
+        "vision_config": dict(out_hidden_size=hidden, fullatt_block_indexes=list(range(vision["depth"])), **vision),
+        "text_config": dict(vocab_size=len(vocab), max_position_embeddings=8192,
+                         rope_parameters={"rope_type": "default", "rope_theta": text["rope_theta"],
+                                          "mrope_section": text["mrope_section"]},
+                         eos_token_id=vocab["<|im_end|>"], pad_token_id=vocab["<|endoftext|>"],
+                         **{k: v for k, v in text.items() if k not in ("rope_theta", "mrope_section")}),
+        "audio_token_index": ids["audio_token"], "image_token_index": ids["image_token"],
+        "video_token_index": ids["video_token"], "audio_start_token_id": ids["audio_bos_token"],
+        "audio_end_token_id": ids["audio_eos_token"], "vision_start_token_id": ids["vision_bos_token"]}
+    # no talker is built (text out) but its config is validated: keep its ids inside the vocabulary
+    talker = {"tts_text_start_token_id": 1, "tts_text_end_token_id": 2, "tts_text_pad_token_id": 0,
+                  "vision_start_token_id": 3, "vision_end_token_id": 4, "audio_start_token_id": 5, "audio_end_token_id": 6}
+    config = Qwen2_5OmniConfig(thinker_config=thinker, talker_config=talker, enable_audio_output=False)
+    return Qwen2_5OmniForConditionalGeneration(config)
+
+
+def answer_loss(thinker, batch: dict):
+    """Cross-entropy of the answer tokens, plus DESCRIPTION_WEIGHT x that of the description after them."""
+    import torch.nn.functional as F
+
+    labels, described = batch.pop("labels"), batch.pop("described")
+    logits = thinker(**batch).logits[:, :-1].float()
+    flat = logits.reshape(-1, logits.shape[-1])
+    loss = F.cross_entropy(flat, labels[:, 1:].reshape(-1), ignore_index=-100)
+    if (described != -100).any():
+        loss = loss + DESCRIPTION_WEIGHT * F.cross_entropy(flat, described[:, 1:].reshape(-1), ignore_index=-100)
+    return loss
+
+
+def learning_rate(step: int, cfg: dict) -> float:
+    if step < cfg["warmup"]:
+        return cfg["lr"] * (step + 1) / cfg["warmup"]
+    progress = (step - cfg["warmup"]) / max(1, cfg["steps"] - cfg["warmup"])
+    floor = cfg["min_lr_ratio"]
+    return cfg["lr"] * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+def held_out_accuracy(thinker, items: list[dict], pad: int, batch_size: int) -> dict[str, float]:
+    """Per category: share of held-out requests whose every target token is the argmax (teacher forced)."""
+    import torch
+
+    groups: dict[tuple, list] = {}
+    for item in items:
+        groups.setdefault((item["category"], item["modality"]), []).append(item)
+    right: dict[str, list] = {}
+    thinker.eval()
+    with torch.inference_mode():
+        for (category, modality), group in sorted(groups.items()):
+            if modality != "av":
+                continue
+            for start in range(0, len(group), batch_size):
+                batch = collate(group[start:start + batch_size], pad)
+                labels = batch.pop("labels")
+                batch.pop("described")
+                logits = thinker(**batch).logits
+                guess = logits[:, :-1].argmax(-1)
+                gold, where = labels[:, 1:], labels[:, 1:] != -100
+                ok = ((guess == gold) | ~where).all(-1)
+                right.setdefault(category, []).extend(ok.tolist())
+    thinker.train()
+    return {c: round(sum(v) / len(v), 3) for c, v in right.items()}
+
+
+# ---- main ------------------------------------------------------------------------------------------
+
+def sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def save(model, processor, out: Path, record: dict) -> None:
+    import torch
+
+    out.mkdir(parents=True, exist_ok=True)
+    for old in out.iterdir():
+        if old.is_file():
+            old.unlink()
+    processor.save_pretrained(out)
+    params = sum(p.numel() for p in model.parameters())
+    dtype = torch.float32 if params * 4 < MAX_FILE_BYTES * 0.9 else torch.float16
+    model.to(dtype).save_pretrained(out, max_shard_size="15MB")
+    torch.save({}, out / "spk_dict.pt")  # from_pretrained insists on a speaker table; no voices here
+    files = {p.name: {"sha256": sha256(p), "bytes": p.stat().st_size} for p in sorted(out.iterdir()) if p.is_file()}
+    too_big = [name for name, f in files.items() if f["bytes"] > MAX_FILE_BYTES]
+    if too_big:
+        raise SystemExit(f"files over 16 MB: {too_big}")
+    record = {**record, "parameters": params, "weights_dtype": str(dtype).replace("torch.", ""), "files": files}
+    (out / "manifest.json").write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", type=Path, default=ROOT / "model_cards" / "trained" / "avsynth-omni")
+    parser.add_argument("--work", type=Path, default=None,
+                        help="training data and decoded-media cache (default: the harness cache)")
+    parser.add_argument("--steps", type=int, default=TRAIN["steps"])
+    parser.add_argument("--clips-scale", type=float, default=1.0, help="scale every category's clip count")
+    parser.add_argument("--eval-per-task", type=int, default=50,
+                        help="evaluation samples per category (seed 0) that training must not contain")
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args(argv)
+
+    import torch
+    from transformers.utils import logging as hf_logging
+
+    torch.set_num_threads(args.threads)
+    hf_logging.disable_progress_bar()
+    started = time.time()
+    log = lambda msg: print(f"[{time.time() - started:7.1f}s] {msg}", flush=True)
+    cache = default_cache_dir()
+    work = args.work or cache / "train-avsynth-omni"
+    clips = {c: max(2, round(n * args.clips_scale)) for c, n in CLIPS.items()}
+    cfg = {**TRAIN, "steps": args.steps}
+
+    log(f"evaluation set: AVSynth seed 0, {args.eval_per_task} per category")
+    eval_root = avsynth.dataset_dir(cache / "data", args.eval_per_task, 0)
+    evaluation = avsynth.generate(eval_root, args.eval_per_task, 0)
+    log(f"training clips (seed {cfg['data_seed']}): {clips}")
+    data_dir = work / f"data-v{avsynth.GENERATOR_VERSION}-s{cfg['data_seed']}-x{args.clips_scale:g}"
+    train_manifests = build_training_data(data_dir, clips, cfg["data_seed"])
+    disjoint = disjointness(train_manifests, evaluation, args.eval_per_task)
+    log(f"no training file equals an evaluation file ({disjoint['training_files']} vs {disjoint['evaluation_files']})")
+    data_seconds = time.time() - started
+
+    from transformers import AutoProcessor
+
+    from plugins.models.qwen_omni import QwenOmniAdapter, build_tiny
+
+    card = load_card(CARD)
+    processor = AutoProcessor.from_pretrained(build_tiny(cache / "models" / "tiny-qwen2.5-omni-v1"))
+    adapter = QwenOmniAdapter(card, MediaStore(work / "media-cache"), "cpu")
+    adapter.processor, adapter.audio_rate = processor, adapter.policy.audio_rate  # its request path; no model
+    forms = answer_forms()
+    rng = random.Random(cfg["seed"])
+    train_items, held_items = [], []
+    log("encoding requests through QwenOmniAdapter.processor_inputs")
+    for category, manifest in train_manifests.items():
+        lines = {json.loads(x)["id"]: json.loads(x)["split"] for x in manifest.read_text().splitlines()}
+        samples = read_manifest(manifest, f"avsynth-{category}").samples
+        train = [s for s in samples if lines[s.id] == "train"]
+        held = [s for s in samples if lines[s.id] == "held-out"]
+        train_items += encode(adapter, train, category, forms[category], rng, True, log)
+        held_items += encode(adapter, held, category, forms[category], rng, False, log)
+    encode_seconds = time.time() - started - data_seconds
+
+    torch.manual_seed(cfg["seed"])
+    model = build_model(processor, MODEL)
+    thinker = model.thinker.train()
+    pad = processor.tokenizer.convert_tokens_to_ids("<|endoftext|>")
+    log(f"thinker: {sum(p.numel() for p in thinker.parameters()):,} parameters; "
+        f"{len(train_items)} training requests, {len(held_items)} held out")
+    pools: dict[tuple, list] = {}
+    for item in train_items:
+        pools.setdefault((item["category"], item["modality"]), []).append(item)
+    keys = sorted(pools)
+    weights = [WEIGHTS[c] * (1.0 if m == "av" else ABLATED_SHARE) for c, m in keys]
+    optimizer = torch.optim.AdamW(thinker.parameters(), lr=cfg["lr"], betas=(0.9, 0.98),
+                                  weight_decay=cfg["weight_decay"])
+    losses, history, train_start = [], [], time.time()
+    for step in range(cfg["steps"]):
+        key = rng.choices(keys, weights)[0]
+        batch = collate(rng.sample(pools[key], min(cfg["batch_size"], len(pools[key]))), pad)
+        for group in optimizer.param_groups:
+            group["lr"] = learning_rate(step, cfg)
+        loss = answer_loss(thinker, batch)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(thinker.parameters(), cfg["clip"])
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        losses.append(float(loss.detach()))
+        if (step + 1) % 50 == 0:
+            log(f"step {step + 1}/{cfg['steps']} loss {sum(losses[-50:]) / 50:.4f} lr {learning_rate(step, cfg):.2e}")
+        if (step + 1) % cfg["eval_every"] == 0 or step + 1 == cfg["steps"]:
+            accuracy = held_out_accuracy(thinker, held_items, pad, cfg["batch_size"])
+            history.append({"step": step + 1, "loss": round(sum(losses[-50:]) / len(losses[-50:]), 4),
+                            "held_out_exact": accuracy})
+            log(f"held-out exact answers: {accuracy}")
+    train_seconds = time.time() - train_start
+    record = {
+        "model": "avsynth-omni", "card": str(CARD.relative_to(ROOT)), "script": "scripts/train_avsynth_omni.py",
+        "architecture": "Qwen2_5OmniForConditionalGeneration (thinker trained; no talker)", "shape": MODEL,
+        "training": cfg, "clips": clips, "variants": VARIANTS, "batch_weights": WEIGHTS,
+        "ablated_share": ABLATED_SHARE, "description_weight": DESCRIPTION_WEIGHT, "held_out_every": HELD_OUT_EVERY,
+        "data": {"generator": f"avsynth-v{avsynth.GENERATOR_VERSION}", "seed": cfg["data_seed"],
+                 "training_requests": len(train_items), "held_out_requests": len(held_items)},
+        "disjoint_from_evaluation": disjoint,
+        "final_loss": round(sum(losses[-50:]) / len(losses[-50:]), 4) if losses else None,
+        "history": history,
+        "seconds": {"data": round(data_seconds, 1), "encode": round(encode_seconds, 1), "train": round(train_seconds, 1),
+                    "total": round(time.time() - started, 1)},
+        "threads": args.threads,
+        "versions": {"torch": torch.__version__, "transformers": __import__("transformers").__version__},
+    }
+    save(model, processor, args.out, record)
+    log(f"wrote {args.out} (final loss {record['final_loss']})")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
