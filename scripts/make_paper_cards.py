@@ -56,9 +56,16 @@ WEIGHTS = {  # where the weights are when they are not one hub id, and what is u
                   "the paper does not say which version it ran",
     "ImageBind-LLM": "fetched by the upstream code (llama.load('7B', llama_dir, knn=True)) on top of LLaMA-7B "
                      "(Meta's request form) and the Open-Chinese-LLaMA delta (get_chinese_llama.py)",
-    "X-InstructBLIP": "LAVIS model zoo: per-modality Q-Former checkpoints under storage.googleapis.com/"
-                      "sfr-xinstructblip-data-research/model/xinstructblip_checkpoints/ (the vicuna7b folder is "
-                      "named in the code; the 13B variant's path was not verified)",
+    "X-InstructBLIP": "per-modality Q-Former checkpoints that LAVIS downloads itself from the URLs in its config "
+                      "(storage.googleapis.com/sfr-xinstructblip-data-research/model/xinstructblip_checkpoints/vicuna13b/"
+                      "{image,video,audio,pc}_qformer.pth in the demo config; the model-zoo config "
+                      "lavis/configs/models/blip2/blip2_xinstruct_vicuna13b.yaml spells the folder models/, not model/; "
+                      "neither URL fetched here), over Vicuna-13B v1.1 (a local folder, [worker] llm_model), EVA-CLIP "
+                      "ViT-g and BEATs iter3+",
+    "CREMA": "crema_pretrained.pth in Shoubin/CREMA (the MMQA-audio and -3D modules; what their MUSIC-AVQA inference "
+             "script loads) over BLIP-2's ViT-G and google/flan-t5-xl (the 4B), plus BEATs iter3+ ([worker] "
+             "beats_checkpoint); the repository also has v2_ckpt/musicavqa_vadfn.pth, fine-tuned with flow, depth and "
+             "normals, which need pre-extracted features; the paper does not say which it ran",
     "AV-LLM": "no public code or weights found",
     "AVicuna": "code at github.com/yunlong10/AVicuna; its README links the fine-tuned checkpoints on Google Drive "
                "(https://drive.google.com/drive/folders/1OaU59FW02pgM9iBg2X95x3o4EmlfYhli), on top of "
@@ -123,9 +130,17 @@ SOUNDTRACK = {  # what the authors' inference code does with a video's soundtrac
                      "Whisper and BEATs encoders; the video itself is read with decode_audio=False",
     "Macaw-LLM": "not built: upstream's inference (run_clm_llms_inference.py) was not read in detail",
     "ImageBind-LLM": "not built: upstream's imagebind_LLM demo was not read in detail",
-    "X-InstructBLIP": "not built: LAVIS's X-InstructBLIP takes audio through its own Q-Former (per the paper); "
-                      "not read in detail",
-    "CREMA": "not built: CREMA's LAVIS-based evaluate.py reads pre-extracted modality features; not read in detail",
+    "X-InstructBLIP": "not read from the video: its video processor (AlproVideoEvalProcessor, OpenCV) reads frames "
+                      "only; the soundtrack goes in as the audio input (the harness writes it as a 16 kHz WAV for "
+                      "BeatsAudioProcessor, which also reads an .mp4's audio itself via moviepy, as their MUSIC-AVQA "
+                      "eval config does), through its own BEATs encoder and audio Q-Former; the LLM sees ' video: ' + "
+                      "the frames' query tokens, then ' audio: ' + the audio's, then the prompt",
+    "CREMA": "read as its own modality: the video+audio configuration (modalities audio_rgb-skip) takes the frames "
+             "(decord, frames only) and the audio (beats_audio processor) from raw files, no pre-extracted features; "
+             "upstream hands the audio processor the .mp4 (moviepy reads its soundtrack), here the harness hands it "
+             "the soundtrack as a 16 kHz WAV; a video without a soundtrack gets the processor's own empty input "
+             "(zeros), as upstream's would; the T5 encoder sees the 4 frames' query tokens ('Frame i: ' before "
+             "each), then the audio's, then the question",
     "AnyGPT": "not built: AnyGPT takes speech, images and music, not video; a video would be a frame plus its "
               "soundtrack as music tokens, a choice upstream does not make",
     "VITA": "not built: video_audio_demo.py reads frames only (decord, 1 fps, 4 to 100 frames); its audio input is "
@@ -133,8 +148,9 @@ SOUNDTRACK = {  # what the authors' inference code does with a video's soundtrac
     "AVicuna": "not built: its inference reads pre-extracted CLIP (video) and CLAP (audio) features, interleaved",
 }
 VERIFIED = ("entry points read in the authors' code at the pinned commit (git, not run); the worker driven in "
-            "tests/test_paper_models.py through a stand-in package with the same module paths, names and loader "
+            "{tests} through a stand-in package with the same module paths, names and loader "
             "defaults; not run with the real weights (no GPU here)")
+VERIFIED_IN = {"X-InstructBLIP": "tests/test_paper_models_lavis.py", "CREMA": "tests/test_paper_models_lavis.py"}
 
 
 def toml_value(value) -> str:
@@ -249,6 +265,54 @@ EXTRA["video-SALMONN"] = runnable(
     required=('vicuna_ckpt_path = "~/llm/vicuna-13b-v1.5"   # required: config/test.yaml\'s vicuna_ckpt_path',
               'cache_dir = "~/video-salmonn/pretrained_ckpt"  # InstructBLIP Vicuna-13B, EVA-ViT-g, BEATs (README)'))
 
+LAVIS_REV = "506965b9c4a18c1e565bd32acaccabe0198433f7"
+XIB_DEMO = f"projects/xinstructblip/demo/run_demo.py @ {LAVIS_REV[:7]}"
+EXTRA["X-InstructBLIP"] = runnable(
+    {"audio_rate": 16000},
+    {"modalities": ["image", "video", "audio"], "num_beams": 5, "length_penalty": 1.0, "repetition_penalty": 1.5,
+     "min_length": 1, "top_p": 0.9, "use_nucleus_sampling": False, "seed": 42},
+    {"name": "xinstructblip", "python_version": "3.8",
+     "source": {"git": "https://github.com/salesforce/LAVIS", "rev": LAVIS_REV},
+     "requirements": [], "requirements_files": ["requirements.txt"]},
+    {"config": f"projects/xinstructblip/demo/configs/vicuna13b.yaml @ {LAVIS_REV[:7]}: arch blip2_vicuna_xinstruct, model_type vicuna13b, the 13B Q-Former URLs, prompt '', use_cues true; llm_model set as the README says",
+     "worker.modalities": "ours: the demo config lists image, video, audio, pc; the harness has no point-cloud input, and the 3D encoder needs KNN_CUDA (README); the order of the rest, and so of the cues, is the config's",
+     "worker.num_beams": f"{XIB_DEMO}: the Beam Size slider's default, 5",
+     "worker.length_penalty": f"{XIB_DEMO}: the Length Penalty slider's default, 1",
+     "worker.repetition_penalty": f"{XIB_DEMO}: the Repetition Penalty slider's default, 1.5",
+     "worker.min_length": f"{XIB_DEMO}: the Min Length slider's default, 1 (Max Length is the request's max_new_tokens; the demo's default is 250)",
+     "worker.top_p": f"{XIB_DEMO}: the Top p slider's default, 0.9 (unused in beam search)",
+     "worker.use_nucleus_sampling": f"{XIB_DEMO}: the decoding radio's default, Beam search",
+     "worker.seed": f"{XIB_DEMO}: setup_seeds(42)",
+     "media.audio_rate": f"{XIB_DEMO}: BeatsAudioProcessor(sampling_rate=16000)",
+     "frames": f"{XIB_DEMO}: AlproVideoEvalProcessor(n_frms=4, image_size=224); lavis/datasets/data_utils.py: load_clip(sampling='headtail'), OpenCV, first / evenly spaced / last frame",
+     "audio": f"{XIB_DEMO}: BeatsAudioProcessor(model_name='iter3', sampling_rate=16000, n_frames=2, is_eval=False, frame_length=512); lavis/processors/audio_processors.py: 128-bin fbank, 10 ms shift, 2 x 512 frames (10.24 s), zeros when unreadable",
+     "prompt": f"{XIB_DEMO}: samples['prompt'] is the prompt box's text, and special_qformer_input_prompt the same text when the Q-Former prompt box is empty; lavis/models/blip2_models/blip2_vicuna_xinstruct.py: MODALITY_TO_CUE ' video: ', ' audio: ', ' image: '",
+     "environment.python_version": f"README.md @ {LAVIS_REV[:7]}: conda create -n lavis python=3.8 (open3d==0.13.0 in requirements.txt has no wheel for later Pythons)",
+     "environment.requirements_files": f"projects/xinstructblip/README.md @ {LAVIS_REV[:7]}: pip install -e . (setup.py installs requirements.txt: transformers==4.33.2, timm==0.4.12, torch>=1.10)"},
+    required=('llm_model = "~/vicuna-13b-v1.1"   # required: the Vicuna v1.1 13B folder (projects/xinstructblip/README.md)',
+              'beats_checkpoint = "~/BEATs_iter3_plus_AS2M.pt"  # optional: else BeatsEncoder downloads its default checkpoint'))
+
+CREMA_REV = "a76043b1d092e1ce57107a871140c330f9e64eb3"
+CREMA_EVAL = f"lavis/projects/crema/eval/music_avqa_eval.yaml @ {CREMA_REV[:7]}"
+EXTRA["CREMA"] = runnable(
+    {"audio_rate": 16000},
+    {"weights_file": "crema_pretrained.pth", "num_beams": 5, "min_len": 1},
+    {"name": "crema", "python_version": "3.8",
+     "source": {"git": "https://github.com/Yui010206/CREMA", "rev": CREMA_REV},
+     "requirements": ["huggingface_hub"], "requirements_files": ["requirements.txt"]},
+    {"config": f"run_scripts/crema/inference/music_avqa.sh @ {CREMA_REV[:7]}: evaluate.py --cfg-path lavis/projects/crema/eval/music_avqa_eval.yaml, model.frame_num=4, model.downstream_task='oeqa', model.modalities='audio_rgb-skip', datasets.musicavqa_mm_instruct.data_type=['audio','video'] (the video+audio run)",
+     "worker.weights_file": f"run_scripts/crema/inference/music_avqa.sh @ {CREMA_REV[:7]}: ckpt='crema_pretrained.pth' as model.finetuned",
+     "worker.num_beams": f"{CREMA_EVAL}: run.num_beams 5 (GQATask.valid_step passes it to predict_answers; length_penalty is predict_answers' default, -1)",
+     "worker.min_len": f"{CREMA_EVAL}: run.min_len 1 (run.max_len 10 is the request's max_new_tokens here)",
+     "worker.beats_checkpoint": f"README.md @ {CREMA_REV[:7]}: download BEATs_iter3_plus_AS2M.pt and update ckp_path in lavis/models/beats_encoder.py; the worker sets that default instead of editing the file",
+     "media.audio_rate": f"{CREMA_EVAL}: audio_processor.eval beats_audio, sampling_rate 16000, is_eval False",
+     "frames": f"{CREMA_EVAL}: video_processor.eval blip_video_eval, n_frms 4, image_size 224; lavis/processors/blip_processors.py and lavis/datasets/data_utils.py: load_video(sampling='uniform'), decord, the middle frame of each of 4 equal spans",
+     "audio": f"lavis/processors/audio_processors.py @ {CREMA_REV[:7]}: 128-bin Kaldi fbank, 10 ms shift, 2 windows of 512 frames (the first 10.24 s), zeros when the file cannot be read",
+     "prompt": f"lavis/datasets/datasets/music_avqa_datasets.py @ {CREMA_REV[:7]}: qa_input = 'Question: ' + blip_question(question) + ' Based on the frames and audio information, answer the question using a single word or phase.'; lavis/processors/blip_processors.py: blip_question lowercases, drops .!\"()*#:;~, keeps 50 words; lavis/models/crema_models/crema.py: max_txt_len 77",
+     "environment.python_version": f"README.md @ {CREMA_REV[:7]}: conda create -n crema python=3.8",
+     "environment.requirements_files": f"README.md @ {CREMA_REV[:7]}: pip install -e . (setup.py installs requirements.txt: transformers==4.33.2, timm==0.4.12, positional_encodings, torch>=1.10)"},
+    required=('beats_checkpoint = "~/BEATs_iter3_plus_AS2M.pt"  # required: the BEATs iter3+ file (README.md, Audio Encoder)',))
+
 API = {"Gemini 1.5 Pro": ('checkpoint = "gemini-1.5-pro"', 'api_key_env = "GEMINI_API_KEY"', "parallel_requests = 8"),
        "Reka Core": ('checkpoint = "reka-core"', 'api_key_env = "REKA_API_KEY"')}
 
@@ -280,7 +344,7 @@ def main(csv_path: str, out: str = "model_cards/paper") -> None:
         if model in SOUNDTRACK:
             lines.append(f"soundtrack = {toml_value(SOUNDTRACK[model])}")
         if model in EXTRA and model in CODE:
-            lines.append(f"verified = {toml_value(VERIFIED)}")
+            lines.append(f"verified = {toml_value(VERIFIED.format(tests=VERIFIED_IN.get(model, 'tests/test_paper_models.py')))}")
         lines += list(API.get(model, ()))
         lines += EXTRA.get(model, [])
         lines += ["", "[paper]", f'model = "{model}"', f'size = "{size}"',

@@ -1,5 +1,6 @@
 """The harness side shared by the AURELIA paper's research models that run through their authors' own code
-(PandaGPT, NExT-GPT, Video-LLaMA, OneLLM, video-SALMONN), each in its own pinned environment.
+(PandaGPT, NExT-GPT, Video-LLaMA, OneLLM, video-SALMONN, X-InstructBLIP, CREMA), each in its own pinned
+environment.
 
 Their inference entry points take file paths and read the files with their own loaders (ImageBind's clip
 samplers, decord, torchaudio), so the frames and clip lengths are the authors'. What the harness still owns:
@@ -9,7 +10,7 @@ samplers, decord, torchaudio), so the frames and clip lengths are the authors'. 
   every container the harness reads reaches torchaudio in a format it always reads;
 - a video's soundtrack goes where the family's code takes it (`soundtrack`):
   "separate"  the harness decodes it (`policy.soundtrack`) and hands it over as a WAV for the model's audio
-              encoder, beside the video (PandaGPT, NExT-GPT, video-SALMONN);
+              encoder, beside the video (PandaGPT, NExT-GPT, video-SALMONN, X-InstructBLIP, CREMA);
   "in_file"   the authors' code reads it from the video file itself; the worker is told whether to (Video-LLaMA);
   "none"      the model takes one modality per request: a video is its frames only (OneLLM).
 - the worker reports what reached the model (the Reply's `media` receipt), read from the authors' loaders.
