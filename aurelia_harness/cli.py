@@ -325,7 +325,7 @@ def cmd_compare(args) -> int:
     rows = compare_runs(args.run_a, args.run_b, args.alpha, args.correction, args.errors_count_as_wrong)
     if not rows:
         print("the two runs share no model x task x strategy")
-        return 0
+        return 2 if args.fail_on_regression else 0  # a guard that compared nothing has not passed
     print(format_comparison(rows))
     tested = sum(p.p_value is not None for _, p in rows)
     correction = {"holm": "Holm (family-wise)", "bh": "Benjamini-Hochberg (false discovery rate)",
@@ -402,6 +402,8 @@ def cmd_list(args) -> int:
             if status == "ready" and card.get("environment") and not environment_ready(card):
                 status = "needs env"  # avharness env create NAME
             flag = "  [pipeline check, not a real model]" if card.pipeline_check else ""
+            if card.get("scope"):
+                flag += f"  [{card.get('scope')}]"
             print(f"{name:28} {card.adapter:18} {status:14} {card.checkpoint}{flag}")
     elif args.what == "tasks":
         for name, task in sorted(registry.tasks.items()):

@@ -634,6 +634,9 @@ def _notices(data: PageData) -> str:
         for name in run.results.get("pipeline_checks", []):
             items.append(f"{prefix}<strong>{esc(name)} is a pipeline check, not a real model</strong>: its scores "
                          "say that the pipeline runs, nothing about a model.")
+        for name, scope in run.results.get("model_scopes", {}).items():
+            items.append(f"{prefix}<strong>{esc(name)}: {esc(scope)}</strong> (its card's scope): its scores say "
+                         "nothing about other data.")
         problems = run.results.get("data_problems") or []
         if problems:
             items.append(f"{prefix}{len(problems)} data problem(s) when the run loaded its tasks (lines skipped), "

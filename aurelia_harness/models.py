@@ -256,6 +256,10 @@ def _failed(exc: BaseException) -> Reply:
     return Reply("", error=info["message"], error_kind=info["type"])
 
 
+def _parts(request: Request, kind) -> int:
+    return sum(isinstance(part, kind) for message in request.messages for part in message.parts)
+
+
 class ModelHandle:
     """Async front of one loaded adapter. Local models (`parallel_requests = 0`): each request is prepared
     (media decoded, inputs built) in prefetch threads as soon as it arrives — at most `prefetch` prepared
@@ -279,7 +283,16 @@ class ModelHandle:
         self._prep_pool: concurrent.futures.ThreadPoolExecutor | None = None
 
     async def generate(self, request: Request) -> Reply:
-        request = restrict_modality(request, self.modality)
+        if self.modality == "audio" and self.adapter.media is not None:
+            restricted = restrict_modality(request, "audio", lambda path: self.adapter.media.probe(path).has_audio)
+            silent = _parts(request, VideoPart) - _parts(restricted, AudioPart) + _parts(request, AudioPart)
+            reply = await self._generate(restricted)
+            if silent:
+                reply.notes.append(f"audio-only ablation: {silent} silent video(s) left out (nothing to hear)")
+            return reply
+        return await self._generate(restrict_modality(request, self.modality))
+
+    async def _generate(self, request: Request) -> Reply:
         if self.adapter.parallel_requests:
             return await self._generate_parallel(request)
         if not self.prefetch:

@@ -196,11 +196,14 @@ def write(config, plan, records: list[Record], model_problems: list, registry, e
             entry["paper_relative_gain"] = paper
         comparisons.append(entry)
     pipeline = sorted(n for n, c in cards.items() if c.pipeline_check and n not in failed_names)
+    # what a model's numbers mean where its card limits them (e.g. trained on AVSynth: meaningful there only)
+    scopes = {n: str(c.get("scope")) for n, c in sorted(cards.items()) if c.get("scope") and n not in failed_names}
     results = {
         "schema_version": SCHEMA_VERSION,
         "results": rows,
         "comparisons": comparisons,
         "pipeline_checks": pipeline,
+        "model_scopes": scopes,
         "failed_models": failed,
         "model_problems": model_problems,
         "skipped_models": plan.skipped_models,
@@ -355,6 +358,8 @@ def summary_markdown(results: dict, cards: dict | None = None) -> str:
     for name in results.get("pipeline_checks", []):
         notes.append(f"- **{name} is a pipeline check, not a real model**: a real architecture with tiny "
                      "random weights. Its scores show that the pipeline runs end to end, nothing about a model.")
+    for name, scope in results.get("model_scopes", {}).items():
+        notes.append(f"- **{name}: {scope}** (its card's scope): its scores say nothing about other data.")
     for p in results.get("model_problems", []):
         if "role" in p:  # a target that could not load is listed as failed above
             notes.append(f"- {p['role']} model {p['model']} could not load: {p['type']}: {p['message']}")

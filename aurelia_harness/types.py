@@ -105,9 +105,11 @@ class Request:
 MODALITIES = ("av", "video", "audio", "text")
 
 
-def restrict_modality(request: "Request", modality: str) -> "Request":
+def restrict_modality(request: "Request", modality: str, has_audio=None) -> "Request":
     """The request with only the inputs of one modality ablation: video (frames, no soundtrack, no audio
-    clips), audio (soundtracks and audio clips, no frames), text (the question alone)."""
+    clips), audio (soundtracks and audio clips, no frames), text (the question alone). `has_audio(path)`,
+    when given, lets the audio ablation leave out a silent video (it has nothing to hear) instead of sending
+    a soundtrack that does not exist; a video it cannot tell about is kept, so its error stays the sample's."""
     if modality == "av":
         return request
     messages = []
@@ -121,11 +123,19 @@ def restrict_modality(request: "Request", modality: str) -> "Request":
             elif modality == "video" and isinstance(part, ImagePart):
                 parts.append(part)
             elif modality == "audio" and isinstance(part, VideoPart):
-                parts.append(AudioPart(part.path))  # the video's soundtrack alone
+                if has_audio is None or _maybe_audible(part.path, has_audio):
+                    parts.append(AudioPart(part.path))  # the video's soundtrack alone
             elif modality == "audio" and isinstance(part, AudioPart):
                 parts.append(part)
         messages.append(Message(message.role, tuple(parts)))
     return dataclasses.replace(request, messages=tuple(messages))
+
+
+def _maybe_audible(path: Path, has_audio) -> bool:
+    try:
+        return bool(has_audio(path))
+    except Exception:  # unreadable: the adapter meets the file and reports it as this sample's error
+        return True
 
 
 @dataclass

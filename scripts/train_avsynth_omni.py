@@ -38,26 +38,28 @@ if str(ROOT) not in sys.path:
 from aurelia_harness.calls import user_request
 from aurelia_harness.cards import load_card
 from aurelia_harness.config import default_cache_dir, read_toml
-from aurelia_harness.media import MediaStore, NoAudioStream
+from aurelia_harness.media import MediaStore
 from aurelia_harness.media.store import content_hash
 from aurelia_harness.tasks import read_manifest
-from aurelia_harness.types import restrict_modality
+from aurelia_harness.types import VideoPart, restrict_modality
 from plugins.strategies import Baseline
 from plugins.tasks import avsynth
 
-# the card's media policy is the one training uses; it lives beside this script until the weights are committed
-CARD = next(p for p in (ROOT / "model_cards" / "avsynth-omni.toml", ROOT / "scripts" / "avsynth-omni.toml") if p.exists())
+# the card's media policy is the one training uses
+CARD = ROOT / "model_cards" / "avsynth-omni.toml"
 MAX_FILE_BYTES = 16 * 1024 * 1024
 
 # Clips per category (count and compositional clips carry several questions each; see `questions`).
-CLIPS = {"count": 240, "caption": 160, "compositional": 200, "geo": 360, "sync": 240, "dance": 300}
+CLIPS = {"count": 400, "caption": 160, "compositional": 300, "geo": 480, "sync": 360, "dance": 360}
 # Categories with few distinct layouts: each layout is rendered in this many jittered variants (else one per clip).
-VARIANTS = {"caption": 12, "sync": 12, "dance": 8}
+VARIANTS = {"caption": 12, "dance": 8}
 # How often a batch is drawn from each category: the cross-modal timing tasks need the most steps.
-WEIGHTS = {"count": 3.0, "caption": 0.7, "compositional": 2.0, "geo": 2.0, "sync": 2.0, "dance": 2.0}
+WEIGHTS = {"count": 3.0, "caption": 0.5, "compositional": 2.0, "geo": 2.0, "sync": 2.0, "dance": 2.5}
 DESCRIPTION_WEIGHT = 0.5  # of the loss on the clip's description, taught after the answer's end
+MOMENT_WEIGHT = 0.5  # of the loss on what each video and audio token shows or plays (see `moments`)
 ABLATED_SHARE = 0.12  # of training requests sent video-only, and as many audio-only
 HELD_OUT_EVERY = 12  # every 12th clip is held out (monitoring only, never trained on)
+VOCAB_SIZE = 1024  # the BPE vocabulary trained on AVSynth's prompts (byte-level: any text still encodes)
 
 MODEL = {  # the thinker's shape (Qwen2_5OmniThinkerConfig); ids and vocabulary come from the processor
     "text": {"hidden_size": 128, "intermediate_size": 512, "num_hidden_layers": 4, "num_attention_heads": 4,
@@ -65,8 +67,8 @@ MODEL = {  # the thinker's shape (Qwen2_5OmniThinkerConfig); ids and vocabulary 
     "vision": {"depth": 1, "hidden_size": 64, "intermediate_size": 256, "num_heads": 4},
     "audio": {"d_model": 64, "encoder_layers": 2, "encoder_attention_heads": 4, "encoder_ffn_dim": 256},
 }
-TRAIN = {"steps": 2400, "batch_size": 8, "lr": 2e-3, "warmup": 100, "min_lr_ratio": 0.05,
-         "weight_decay": 0.01, "clip": 1.0, "seed": 1234, "data_seed": 1, "eval_every": 400}
+TRAIN = {"steps": 3000, "batch_size": 8, "lr": 2e-3, "warmup": 100, "min_lr_ratio": 0.05,
+         "weight_decay": 0.01, "clip": 1.0, "seed": 1234, "data_seed": 1, "eval_every": 300}
 
 
 # ---- data ------------------------------------------------------------------------------------------
@@ -229,12 +231,109 @@ def target_text(category: str, sample) -> str:
     return str(sample.answer)
 
 
+def _during(t: float, starts, length: float) -> bool:
+    return any(a <= t < a + length for a in starts)
+
+
+def moments(category: str, params: dict):
+    """What the clip shows and plays at a moment, from the parameters that made it: (on_screen(t),
+    heard(t, audio_input)) -> a word or None (not taught there). These are dense training labels for the
+    video and audio tokens (MOMENT_WEIGHT): the encoders learn to see and hear each moment, and where the task
+    joins the two, a sound token is taught what is on screen when it sounds (the binding the question needs)."""
+    if category == "count":
+        colour = lambda t: next((c for c, a, z in params["spans"] if a <= t < z), None)
+        return colour, lambda t, k: colour(t) if _during(t, params["beeps"], 0.15) else "silence"
+    if category == "caption":
+        return lambda t: params["colour"], lambda t, k: params["pitch"]
+    if category == "compositional":
+        events = params["events"]
+        screen = lambda t: "blue" if t >= events["the screen turning blue"] else "dark"
+        def heard(t, k):
+            for word in ("low", "high"):
+                if _during(t, [events[f"the {word} tone"]], 0.4):
+                    return word
+            return "silence"
+        return screen, heard
+    if category == "geo":
+        flag = lambda t: next((c for c, a, z in params["flags"] if a <= t < z), None)
+        a, z = params["tone"]
+        return flag, lambda t, k: flag(t) if a <= t < z else "silence"
+    if category == "sync":
+        period, start = params["period"], params["start"]
+        flashes = [start + n * period for n in range(int(6.0 / period) + 1)]
+        first_click = (start + params["offset"]) % period
+        clicks = [first_click + n * period for n in range(int(6.0 / period) + 1)]
+        screen = lambda t: "flash" if _during(t, flashes, 0.2) else "dark"
+        return screen, lambda t, k: screen(t) if _during(t, clicks, 0.05) else "silence"
+    if category == "dance":
+        bpm = params["tempos_bpm"]
+        beat = lambda period: [0.1 + n * period for n in range(int(6.0 / period) + 2)]
+        shown = beat(60 / bpm[params["match"] - 1])
+        return (lambda t: "flash" if _during(t, shown, 0.15) else "dark",
+                lambda t, k: "beat" if _during(t, beat(60 / bpm[k]), 0.08) else "silence")
+    raise ValueError(category)
+
+
+MOMENT_WORDS = sorted({"silence", "dark", "flash", "beat", "low", "high", *avsynth.COLOURS, *avsynth.FLAGS})
+
+
+def audio_tokens(frames: int) -> int:
+    """Audio placeholder tokens for one input of `frames` mel frames (the encoder's two stride-2 steps)."""
+    return ((frames - 1) // 2 + 1 - 2) // 2 + 1
+
+
+def moment_labels(ids, media: dict, timestamps: list, category: str, params: dict, word_ids: dict, tokens: dict):
+    """A label per position of `ids`: the word for what that video or audio token holds, else -100."""
+    import torch
+
+    labels = torch.full_like(ids, -100)
+    screen, heard = moments(category, params)
+    video_at = (ids == tokens["video"]).nonzero().flatten().tolist()
+    if video_at:
+        grid = media["video_grid_thw"][0].tolist()
+        per_step = grid[1] * grid[2] // 4  # merged tokens per temporal step (2 x 2 patches each)
+        for n, position in enumerate(video_at):
+            step = n // per_step
+            seen = [screen(t) for t in timestamps[2 * step:2 * step + 2]]
+            # one token holds two frames: taught where they agree; a flash train by its first frame (a flash
+            # can be shorter than the token, and the train's rhythm is what sync and dance ask about)
+            word = seen[0] if len(set(seen)) == 1 or category in ("sync", "dance") else None
+            if word is not None:
+                labels[position] = word_ids[word]
+    audio_at = (ids == tokens["audio"]).nonzero().flatten().tolist()
+    if audio_at:
+        counts = [audio_tokens(int(m.sum())) for m in media["feature_attention_mask"]]
+        assert sum(counts) == len(audio_at), (counts, len(audio_at))
+        n = 0
+        for k, count in enumerate(counts):
+            for j in range(count):
+                word = heard(0.04 * j + 0.02, k)  # 40 ms of sound per token
+                if word is not None:
+                    labels[audio_at[n]] = word_ids[word]
+                n += 1
+    return labels
+
+
+def train_tokenizer(byte_tokenizer, texts: list[str]):
+    """A BPE vocabulary over the texts a run sends (prompts, answers, descriptions), on the same byte-level
+    Qwen2 tokenizer class: each word becomes a token or two instead of one token per character, so requests
+    are shorter and a word in the question matches its option as one token."""
+    words = " ".join(MOMENT_WORDS)
+    return byte_tokenizer.train_new_from_iterator(texts + [words, " " + words], vocab_size=VOCAB_SIZE,
+                                                  new_special_tokens=["<|im_start|>"])
+
+
 def encode(adapter, samples: list, category: str, form: str, rng: random.Random, ablate: bool, log) -> list[dict]:
-    """Each sample as the exact tensors a baseline run feeds the model, plus its target tokens."""
+    """Each sample as the exact tensors a baseline run feeds the model, plus its target tokens and the
+    labels of its media tokens."""
     import torch
 
     strategy, tokenizer = Baseline(), adapter.processor.tokenizer
     eos = tokenizer.convert_tokens_to_ids("<|im_end|>")
+    word_ids = {w: tokenizer(" " + w, add_special_tokens=False)["input_ids"][0] for w in MOMENT_WORDS}
+    tokens = {kind: tokenizer.convert_tokens_to_ids(getattr(adapter.processor, f"{kind}_token"))
+              for kind in ("video", "audio")}
+    has_audio = lambda path: adapter.media.probe(path).has_audio
     shared_media: dict[tuple, dict] = {}
     out = []
     for sample in samples:
@@ -248,10 +347,7 @@ def encode(adapter, samples: list, category: str, form: str, rng: random.Random,
             elif draw < 2 * ABLATED_SHARE:
                 variants.append("audio")
         for modality in variants:
-            try:
-                kwargs, generate_kwargs, _ = adapter.processor_inputs(restrict_modality(base, modality))
-            except NoAudioStream:  # audio-only of a silent video (dance): a run fails that request too
-                continue
+            kwargs, generate_kwargs, _ = adapter.processor_inputs(restrict_modality(base, modality, has_audio))
             inputs = adapter.processor(**kwargs, return_tensors="pt")
             media = {k: v for k, v in inputs.items() if k not in ("input_ids", "attention_mask")}
             if "input_features" in media:  # keep the valid frames only: the encoder reads no further
@@ -270,8 +366,15 @@ def encode(adapter, samples: list, category: str, form: str, rng: random.Random,
             # missing half cannot be described.
             said = sample.reasoning if modality == "av" and sample.reasoning else ""
             extra = tokenizer(said, add_special_tokens=False)["input_ids"] + [eos] if said else []
+            ids = inputs["input_ids"][0]
+            if modality == "av":  # an ablated input cannot show what its missing half held
+                video = next(item for item in sample.media if item.kind == "video")
+                stamps = adapter.policy.video(adapter.media, VideoPart(video.path), []).timestamps.tolist()
+                labels = moment_labels(ids, media, stamps, category, sample.metadata["params"], word_ids, tokens)
+            else:
+                labels = torch.full_like(ids, -100)
             out.append({"id": sample.id, "category": category, "modality": modality,
-                        "prompt": inputs["input_ids"][0], "target": torch.tensor(target),
+                        "prompt": ids, "moments": labels, "target": torch.tensor(target),
                         "description": torch.tensor(extra, dtype=torch.long), "media": media,
                         "audio_in_video": bool(generate_kwargs.get("use_audio_in_video"))})
     log(f"  {category}: {len(out)} requests")
@@ -287,14 +390,16 @@ def collate(items: list[dict], pad: int) -> dict:
     mask = torch.zeros((len(items), width), dtype=torch.long)
     labels = torch.full((len(items), width), -100, dtype=torch.long)
     described = torch.full((len(items), width), -100, dtype=torch.long)
+    moments = torch.full((len(items), width), -100, dtype=torch.long)
     for row, item in enumerate(items):
         n, m, k = len(item["prompt"]), len(item["target"]), len(item["description"])
         ids[row, :n], ids[row, n:n + m], ids[row, n + m:n + m + k] = item["prompt"], item["target"], item["description"]
         mask[row, :n + m + k] = 1
         labels[row, n:n + m] = item["target"]
         described[row, n + m:n + m + k] = item["description"]
+        moments[row, :n] = item["moments"]
     batch = {"input_ids": ids, "attention_mask": mask, "labels": labels, "described": described,
-             "use_audio_in_video": items[0]["audio_in_video"]}
+             "moments": moments, "use_audio_in_video": items[0]["audio_in_video"]}
     keys = set().union(*(i["media"] for i in items))
     for key in ("pixel_values_videos", "video_grid_thw", "video_second_per_grid", "pixel_values", "image_grid_thw"):
         if key in keys:
@@ -339,15 +444,19 @@ def build_model(processor, shape: dict):
 
 
 def answer_loss(thinker, batch: dict):
-    """Cross-entropy of the answer tokens, plus DESCRIPTION_WEIGHT x that of the description after them."""
+    """Cross-entropy of the answer tokens, plus DESCRIPTION_WEIGHT x that of the description after them, plus
+    MOMENT_WEIGHT x that of the media tokens' labels (`moment_labels`)."""
     import torch.nn.functional as F
 
-    labels, described = batch.pop("labels"), batch.pop("described")
-    logits = thinker(**batch).logits[:, :-1].float()
-    flat = logits.reshape(-1, logits.shape[-1])
+    labels, described, moments = batch.pop("labels"), batch.pop("described"), batch.pop("moments")
+    logits = thinker(**batch).logits.float()
+    flat = logits[:, :-1].reshape(-1, logits.shape[-1])
     loss = F.cross_entropy(flat, labels[:, 1:].reshape(-1), ignore_index=-100)
     if (described != -100).any():
         loss = loss + DESCRIPTION_WEIGHT * F.cross_entropy(flat, described[:, 1:].reshape(-1), ignore_index=-100)
+    if (moments != -100).any():  # read at the media token itself, not as a next token
+        loss = loss + MOMENT_WEIGHT * F.cross_entropy(logits.reshape(-1, logits.shape[-1]), moments.reshape(-1),
+                                                      ignore_index=-100)
     return loss
 
 
@@ -375,7 +484,7 @@ def held_out_accuracy(thinker, items: list[dict], pad: int, batch_size: int) -> 
             for start in range(0, len(group), batch_size):
                 batch = collate(group[start:start + batch_size], pad)
                 labels = batch.pop("labels")
-                batch.pop("described")
+                batch.pop("described"), batch.pop("moments")
                 logits = thinker(**batch).logits
                 guess = logits[:, :-1].argmax(-1)
                 gold, where = labels[:, 1:], labels[:, 1:] != -100
@@ -449,7 +558,7 @@ def main(argv: list[str] | None = None) -> int:
     log(f"no training file equals an evaluation file ({disjoint['training_files']} vs {disjoint['evaluation_files']})")
     data_seconds = time.time() - started
 
-    from transformers import AutoProcessor
+    from transformers import AutoProcessor, Qwen2_5OmniProcessor
 
     from plugins.models.qwen_omni import QwenOmniAdapter, build_tiny
 
@@ -458,14 +567,28 @@ def main(argv: list[str] | None = None) -> int:
     adapter = QwenOmniAdapter(card, MediaStore(work / "media-cache"), "cpu")
     adapter.processor, adapter.audio_rate = processor, adapter.policy.audio_rate  # its request path; no model
     forms = answer_forms()
+    splits = {}
+    for category, manifest in train_manifests.items():
+        lines = {json.loads(x)["id"]: json.loads(x)["split"] for x in manifest.read_text().splitlines()}
+        samples = [dataclasses.replace(s, answer_form=forms[category])
+                   for s in read_manifest(manifest, f"avsynth-{category}").samples]
+        splits[category] = ([s for s in samples if lines[s.id] == "train"], [s for s in samples if lines[s.id] == "held-out"])
+    log("training the tokenizer on the training requests' texts")
+    texts = []
+    for category, (train, _) in splits.items():
+        for sample in train:
+            request = user_request(sample, Baseline().prompt(sample), 16)
+            texts += [adapter.prompt_text(request), target_text(category, sample), sample.reasoning or ""]
+    processor = Qwen2_5OmniProcessor(image_processor=processor.image_processor, video_processor=processor.video_processor,
+                                     feature_extractor=processor.feature_extractor,
+                                     tokenizer=train_tokenizer(processor.tokenizer, texts),
+                                     chat_template=processor.chat_template)
+    adapter.processor = processor
+    log(f"vocabulary: {len(processor.tokenizer)} tokens")
     rng = random.Random(cfg["seed"])
     train_items, held_items = [], []
     log("encoding requests through QwenOmniAdapter.processor_inputs")
-    for category, manifest in train_manifests.items():
-        lines = {json.loads(x)["id"]: json.loads(x)["split"] for x in manifest.read_text().splitlines()}
-        samples = read_manifest(manifest, f"avsynth-{category}").samples
-        train = [s for s in samples if lines[s.id] == "train"]
-        held = [s for s in samples if lines[s.id] == "held-out"]
+    for category, (train, held) in splits.items():
         train_items += encode(adapter, train, category, forms[category], rng, True, log)
         held_items += encode(adapter, held, category, forms[category], rng, False, log)
     encode_seconds = time.time() - started - data_seconds
@@ -508,6 +631,7 @@ def main(argv: list[str] | None = None) -> int:
         "architecture": "Qwen2_5OmniForConditionalGeneration (thinker trained; no talker)", "shape": MODEL,
         "training": cfg, "clips": clips, "variants": VARIANTS, "batch_weights": WEIGHTS,
         "ablated_share": ABLATED_SHARE, "description_weight": DESCRIPTION_WEIGHT, "held_out_every": HELD_OUT_EVERY,
+        "moment_weight": MOMENT_WEIGHT, "moment_words": MOMENT_WORDS, "vocabulary": len(processor.tokenizer),
         "data": {"generator": f"avsynth-v{avsynth.GENERATOR_VERSION}", "seed": cfg["data_seed"],
                  "training_requests": len(train_items), "held_out_requests": len(held_items)},
         "disjoint_from_evaluation": disjoint,

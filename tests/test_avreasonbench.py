@@ -270,6 +270,11 @@ def test_restrict_modality():
     assert kinds(restrict_modality(req, "video")) == [("video", False), ("text", None)]
     assert kinds(restrict_modality(req, "audio")) == [("audio", None), ("audio", None), ("text", None)]
     assert kinds(restrict_modality(req, "text")) == [("text", None)]
+    # audio only: a silent video has nothing to hear and is left out; one that cannot be probed is kept
+    assert kinds(restrict_modality(req, "audio", lambda path: False)) == [("audio", None), ("text", None)]
+    def unreadable(path):
+        raise OSError("corrupt")
+    assert kinds(restrict_modality(req, "audio", unreadable)) == [("audio", None), ("audio", None), ("text", None)]
 
 
 def test_modality_ablation_runs_and_records_say_which(tmp_path, clips):
@@ -284,12 +289,13 @@ def test_modality_ablation_runs_and_records_say_which(tmp_path, clips):
         if modality == "video":
             assert all(p[0] == "video-silent" for p in seen)
         if modality == "audio":
-            assert seen == [["audio", "text"]]  # the soundtrack alone; the silent clip fails before the model
+            assert sorted(seen) == [["audio", "text"], ["text"]]  # the soundtrack alone; a silent clip adds nothing
         if modality == "text":
             assert all(p == ["text"] for p in seen)
     recs = records(tmp_path / "out")
     assert sorted({r["modality"] for r in recs}) == ["audio", "av", "text", "video"] and len(recs) == 8
     audio_silent = next(r for r in recs if r["modality"] == "audio" and r["sample_id"] == "s1")
-    assert audio_silent["error"]["type"] == "no_audio_stream"  # a silent video has nothing to hear
+    assert audio_silent["error"] is None  # a silent video has nothing to hear: the question goes alone, noted
+    assert any("1 silent video(s) left out" in note for note in audio_silent["notes"])
     summary = (tmp_path / "out" / "summary.md").read_text()
     assert "baseline [text only]" in summary and "baseline [video only]" in summary

@@ -1,5 +1,6 @@
-"""The avsynth-omni training script (scripts/train_avsynth_omni.py): it trains through the adapter's input path
-and writes a checked manifest, on data disjoint from the evaluation seed; its questions follow the generator."""
+"""avsynth-omni: the shipped weights match their manifest and load through the card; the training script
+(scripts/train_avsynth_omni.py) trains through the adapter's input path on data disjoint from the evaluation
+seed; and the CI guard of docs/ci.md catches a soundtrack switched off through configuration."""
 
 from __future__ import annotations
 
@@ -9,10 +10,16 @@ import json
 import math
 from pathlib import Path
 
+from aurelia_harness.cli import main
+from aurelia_harness.journal import Journal
+
 
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = ROOT / "model_cards" / "trained" / "avsynth-omni"
 MAX_FILE_BYTES = 16 * 1024 * 1024
+# the guard's fixed set: tasks the shipped model is reliably right on and that need the soundtrack
+GUARD = ["--models", "avsynth-omni", "--tasks", "avsynth-sync", "--strategy", "baseline",
+         "--set", "data.avsynth.per_task=24", "--no-progress"]
 
 
 def training_script():
@@ -60,3 +67,45 @@ def test_training_questions_follow_the_generator_rules():
                                                           "count-0000-blue": "1"}
     assert asked["count-0000-red"]["reasoning"].endswith("1 of them fall while the screen is red.")
     assert asked["count-0000-red"]["question"] == "How many beeps sound while the screen is red?"
+
+
+def test_shipped_weights_match_their_manifest_and_load_through_the_card():
+    from aurelia_harness.cards import load_card
+    from plugins.models.qwen_omni import QwenOmniAdapter
+
+    manifest = json.loads((SHIPPED / "manifest.json").read_text())
+    assert manifest["files"], "the manifest lists no files"
+    for name, entry in manifest["files"].items():
+        path = SHIPPED / name
+        assert path.stat().st_size == entry["bytes"] <= MAX_FILE_BYTES, name
+        assert sha256(path) == entry["sha256"], f"{name} differs from its manifest: retrain or rewrite it"
+    shipped = {p.name for p in SHIPPED.iterdir() if p.is_file()} - {"manifest.json"}
+    assert shipped == set(manifest["files"]), "files beside the weights that the manifest does not list"
+    assert manifest["data"]["seed"] != 0 and manifest["disjoint_from_evaluation"]["evaluation_seed"] == 0
+    assert manifest["disjoint_from_evaluation"]["identical_files"] == 0
+    card = load_card(ROOT / "model_cards" / "avsynth-omni.toml")
+    assert Path(QwenOmniAdapter(card, None, "cpu").checkpoint_path()).resolve() == SHIPPED.resolve()
+    assert "AVSynth" in card.get("scope") and not card.pipeline_check
+
+
+def answers(run: Path) -> dict[str, float]:
+    return {r["sample_id"]: r["score"]["value"] for r in Journal(run).read() if r.get("score")}
+
+
+def test_ci_guard_catches_the_soundtrack_switched_off(tmp_path, capsys):
+    shipped, again, muted = tmp_path / "shipped", tmp_path / "again", tmp_path / "muted"
+    assert main(GUARD + ["--output", str(shipped)]) == 0
+    assert main(GUARD + ["--output", str(again)]) == 0
+    assert main(GUARD + ["--output", str(muted), "--set", "model.avsynth-omni.media.audio_in_video=false"]) == 0
+    right, deaf = answers(shipped), answers(muted)
+    assert len(right) == len(deaf) == 24
+    assert sum(right.values()) >= 21, f"the shipped model is right on {sum(right.values())}/24 only"
+    assert sum(deaf.values()) <= 16, "without its soundtrack the model should fall towards chance"
+    assert answers(again) == right  # greedy decoding on a fixed set: the same answers
+    summary = (shipped / "summary.md").read_text()
+    assert "avsynth-omni: trained on AVSynth, meaningful on AVSynth only" in summary
+    capsys.readouterr()
+    assert main(["compare", str(shipped), str(again), "--fail-on-regression"]) == 0
+    assert "no significant regression" in capsys.readouterr().out
+    assert main(["compare", str(shipped), str(muted), "--fail-on-regression"]) == 1
+    assert "significant regression" in capsys.readouterr().out

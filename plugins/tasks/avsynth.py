@@ -23,7 +23,7 @@ CATEGORIES = ("count", "caption", "compositional", "geo", "sync", "dance")
 SIZE = (160, 120)
 FPS = 10
 RATE = 16000
-GENERATOR_VERSION = 1  # bump when clips or questions change; part of the dataset folder's identity
+GENERATOR_VERSION = 2  # bump when clips or questions change; part of the dataset folder's identity
 
 COLOURS = {"red": "0xE02020", "green": "0x20B040", "blue": "0x2040E0", "yellow": "0xF0D020",
            "white": "0xF0F0F0", "black": "0x101010", "orange": "0xF08020"}
@@ -182,17 +182,23 @@ def _sync(rng: random.Random, i: int, media: Path):
     period = rng.choice([0.5, 0.6, 0.8, 1.0])
     in_sync = rng.random() < 0.5
     offset = 0.0 if in_sync else period / 2
-    flashes = [round(0.2 + k * period, 3) for k in range(int(5.5 / period)) if 0.2 + k * period + 0.2 < 6.0]
+    # v2: flashes and clicks each start at a random phase (0.05 s steps) within the first period, so the
+    # clicks' timing alone says nothing; in v1 every flash train began at 0.2 s and gave the answer away.
+    start = round(0.05 * rng.randrange(round(period / 0.05)), 2)
+    flashes = [round(start + k * period, 3) for k in range(int(6.0 / period) + 1) if start + k * period + 0.2 < 6.0]
+    first_click = round((start + offset) % period, 3)
+    clicks = [round(first_click + k * period, 3) for k in range(int(6.0 / period) + 1)
+              if first_click + k * period + 0.05 < 6.0]
     name = f"sync_{i:04d}.mp4"
     job = ClipJob(media / name, 6.0, [("white", 60, 40, 40, 40, t, t + 0.2) for t in flashes],
-                  [(1200, t + offset, t + offset + 0.05, 0.6) for t in flashes if t + offset + 0.05 < 6.0])
+                  [(1200, t, t + 0.05, 0.6) for t in clicks])
     options = ["Yes, each click sounds when the square flashes", "No, the clicks fall between the flashes"]
     line = {"question": "Do the clicks match the flashes of the white square?", "options": options,
             "answer": "A" if in_sync else "B",
             "media": [{"kind": "video", "path": f"media/{name}"}], "category": "synchrony",
-            "reasoning": f"The square flashes every {period}s starting at 0.2s. The clicks are "
+            "reasoning": f"The square flashes every {period}s starting at {start}s. The clicks are "
                          + ("at the same moments." if in_sync else f"shifted by {offset:.2f}s, between the flashes."),
-            "params": {"period": period, "offset": offset, "in_sync": in_sync}}
+            "params": {"period": period, "start": start, "offset": offset, "in_sync": in_sync}}
     return line, [job]
 
 
