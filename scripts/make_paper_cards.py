@@ -64,14 +64,16 @@ WEIGHTS = {  # where the weights are when they are not one hub id, and what is u
     "X-InstructBLIP": "LAVIS model zoo: per-modality Q-Former checkpoints under storage.googleapis.com/"
                       "sfr-xinstructblip-data-research/model/xinstructblip_checkpoints/ (the vicuna7b folder is "
                       "named in the code; the 13B variant's path was not verified)",
-    "AV-LLM": "no public code or weights found (Audio-Visual LLM, Shu et al., arXiv 2312.06720): looked for in GitHub "
-              "repository names containing 'AV-LLM' and 'Audio-Visual LLM', stored code (search: code corpus; the "
-              "llm-bible entry for the paper lists no code link), stored pages (arXiv/ar5iv, scholarfeed, wizwand: no "
-              "repository named) and docs",
+    "AV-LLM": "no public code or weights found for Audio-Visual LLM (Shu et al., arXiv 2312.06720), looked for in: "
+              "GitHub repository names containing 'AV-LLM', 'audio-visual-llm' and 'AudioVisualLLM' (those found are "
+              "other projects: FAVOR, AVSR, UAV planners); stored code (the llm-bible entry for the paper links no "
+              "code); stored pages (arXiv/ar5iv, scholarfeed, wizwand name no repository); docs (the Hugging Face "
+              "paper page lists 0 models citing it)",
     "AVicuna": "code at github.com/yunlong10/AVicuna; its README links the fine-tuned checkpoints on Google Drive "
                "(https://drive.google.com/drive/folders/1OaU59FW02pgM9iBg2X95x3o4EmlfYhli), on top of "
                "lmsys/vicuna-7b-v1.5, CLIP ViT-L/14 and CLAP; not on a hub (looked for again: GitHub repository names "
-               "containing 'avicuna', stored pages and docs: no hub copy found)",
+               "containing 'avicuna' (only yunlong10/AVicuna is the model), stored pages (arXiv, ar5iv) and docs (its "
+               "Hugging Face paper page): no hub copy found)",
     "VideoLLaMA2": "DAMO-NLP-SG/VideoLLaMA2.1-7B-AV is VideoLLaMA 2's audio-visual checkpoint (other AV benchmarks "
                    "list it as such) and may be the one the paper ran; unverified",
     "AnyGPT": "also needs fnlp/AnyGPT-speech-modules and the SEED image tokenizer (upstream README)",
