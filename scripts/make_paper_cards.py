@@ -46,16 +46,21 @@ CHECKPOINT = {  # weights on the hub as their authors published them (checked ag
     "Unified-IO-2 XL": "allenai/uio2-xl",
     "video-SALMONN": "tsinghua-ee/Video-SALMONN",
     "VITA": "VITA-MLLM/VITA",
+    "ImageBind-LLM": "Cxxs/ImageBind-LLM",
+    "Macaw-LLM": "trained_models/MM-LLMs/mm_llms_trainer",
 }
 WEIGHTS = {  # where the weights are when they are not one hub id, and what is uncertain
     "PandaGPT": "delta weights over Vicuna-13B v0 plus ImageBind-Huge; upstream also publishes "
                 "openllmplayground/pandagpt_13b_max_len_256, and the paper does not say which it ran",
     "Macaw-LLM": "not on a hub: the upstream README links Dropbox (https://tinyurl.com/yem9m4nf) and Weiyun "
-                 "(https://share.weiyun.com/27EFG2pq)",
+                 "(https://share.weiyun.com/27EFG2pq); unpack them under the checkout's trained_models/ (the checkpoint "
+                 "is inference.sh's --output_dir, relative to the checkout) beside clip_model, whisper_model, "
+                 "llama_model and llama_tokenizer",
     "VideoLLaMA": "full Video-LLaMA-2 7B weights; Video-LLaMA (v1) checkpoints are in DAMO-NLP-SG/Video-LLaMA-Series; "
                   "the paper does not say which version it ran",
-    "ImageBind-LLM": "fetched by the upstream code (llama.load('7B', llama_dir, knn=True)) on top of LLaMA-7B "
-                     "(Meta's request form) and the Open-Chinese-LLaMA delta (get_chinese_llama.py)",
+    "ImageBind-LLM": "7B.pth of Cxxs/ImageBind-LLM (the file llama.load('7B', ...) fetches) on top of LLaMA-7B "
+                     "(Meta's request form) with the Open-Chinese-LLaMA delta (tools/get_chinese_llama.py); ImageBind-Huge "
+                     "and the kNN index are fetched by the upstream code at load",
     "X-InstructBLIP": "per-modality Q-Former checkpoints that LAVIS downloads itself from the URLs in its config "
                       "(storage.googleapis.com/sfr-xinstructblip-data-research/model/xinstructblip_checkpoints/vicuna13b/"
                       "{image,video,audio,pc}_qformer.pth in the demo config; the model-zoo config "
@@ -66,18 +71,28 @@ WEIGHTS = {  # where the weights are when they are not one hub id, and what is u
              "script loads) over BLIP-2's ViT-G and google/flan-t5-xl (the 4B), plus BEATs iter3+ ([worker] "
              "beats_checkpoint); the repository also has v2_ckpt/musicavqa_vadfn.pth, fine-tuned with flow, depth and "
              "normals, which need pre-extracted features; the paper does not say which it ran",
-    "AV-LLM": "no public code or weights found",
+    "AV-LLM": "no public code or weights found for Audio-Visual LLM (Shu et al., arXiv 2312.06720), looked for in: "
+              "GitHub repository names containing 'AV-LLM', 'audio-visual-llm' and 'AudioVisualLLM' (those found are "
+              "other projects: FAVOR, AVSR, UAV planners); stored code (the llm-bible entry for the paper links no "
+              "code); stored pages (arXiv/ar5iv, scholarfeed, wizwand name no repository); docs (the Hugging Face "
+              "paper page lists 0 models citing it)",
     "AVicuna": "code at github.com/yunlong10/AVicuna; its README links the fine-tuned checkpoints on Google Drive "
                "(https://drive.google.com/drive/folders/1OaU59FW02pgM9iBg2X95x3o4EmlfYhli), on top of "
-               "lmsys/vicuna-7b-v1.5, CLIP ViT-L/14 and CLAP; not on a hub",
+               "lmsys/vicuna-7b-v1.5, CLIP ViT-L/14 and CLAP; not on a hub (looked for again: GitHub repository names "
+               "containing 'avicuna' (only yunlong10/AVicuna is the model), stored pages (arXiv, ar5iv) and docs (its "
+               "Hugging Face paper page): no hub copy found)",
     "VideoLLaMA2": "DAMO-NLP-SG/VideoLLaMA2.1-7B-AV is VideoLLaMA 2's audio-visual checkpoint (other AV benchmarks "
                    "list it as such) and may be the one the paper ran; unverified",
     "AnyGPT": "also needs fnlp/AnyGPT-speech-modules and the SEED image tokenizer (upstream README)",
     "Unified-IO-2 L": "PyTorch port github.com/allenai/unified-io-2.pytorch (+ allenai/uio2-preprocessor); upstream "
                       "describes L as 1B, XL as 3B and XXL as 7B, so the paper's 6.8B for L fits allenai/uio2-xxl better",
     "Unified-IO-2 XL": "PyTorch port github.com/allenai/unified-io-2.pytorch (+ allenai/uio2-preprocessor)",
-    "Bay-CAT": "no published weights found (the upstream README says code and instructions will be released)",
-    "VITA": "VITA 1.0 (Mixtral 8x7B based); the paper lists 7B",
+    "Bay-CAT": "no published weights found: the upstream README (latest stored, c9b5008) links the AVinstruct data "
+               "and the fine-tuning (SFT_CAT/) and ADPO (ADPO_CAT/) code, no checkpoint; looked for again in GitHub "
+               "repository names containing 'bay-cat', stored code, pages (ECCV 2024 paper pages) and docs",
+    "VITA": "VITA 1.0 (Mixtral 8x7B based; the paper lists 7B): the hub repository's VITA_ckpt/ folder and its audio "
+            "encoder folder, plus OpenGVLab/InternViT-300M-448px (upstream README); its builder spreads the model over "
+            "two GPUs",
     "video-SALMONN": "the delta checkpoint (config/test.yaml names pytorch_model_4_5001.pt) over Vicuna-13B v1.5, "
                      "plus InstructBLIP Vicuna-13B, EVA-ViT-g and BEATs (upstream README, videosalmonn branch); the "
                      "published model is 13B, the paper lists 7B",
@@ -128,8 +143,12 @@ SOUNDTRACK = {  # what the authors' inference code does with a video's soundtrac
               "an audio clip goes alone",
     "video-SALMONN": "a separate 16 kHz WAV beside the video (the data file's image_name = [video, wav]) for the "
                      "Whisper and BEATs encoders; the video itself is read with decode_audio=False",
-    "Macaw-LLM": "not built: upstream's inference (run_clm_llms_inference.py) was not read in detail",
-    "ImageBind-LLM": "not built: upstream's imagebind_LLM demo was not read in detail",
+    "Macaw-LLM": "separate: upstream's preprocessing extracts the soundtrack to a WAV of its own (moviepy) and "
+                 "inference reads it with whisper.load_audio (padded or trimmed to 30 s, 80-bin log-mel); the harness "
+                 "writes that WAV; the frames are 6 of 120 sampled with OpenCV; a missing modality goes in as zeros",
+    "ImageBind-LLM": "as PandaGPT: ImageBind's video loader has decode_audio=False; the soundtrack goes in as a separate "
+                     "Audio input (a WAV, weight 1.0 as the demo's slider), and the normalised ImageBind embeddings of "
+                     "all inputs are averaged by weight into one visual query",
     "X-InstructBLIP": "not read from the video: its video processor (AlproVideoEvalProcessor, OpenCV) reads frames "
                       "only; the soundtrack goes in as the audio input (the harness writes it as a 16 kHz WAV for "
                       "BeatsAudioProcessor, which also reads an .mp4's audio itself via moviepy, as their MUSIC-AVQA "
@@ -143,14 +162,17 @@ SOUNDTRACK = {  # what the authors' inference code does with a video's soundtrac
              "each), then the audio's, then the question",
     "AnyGPT": "not built: AnyGPT takes speech, images and music, not video; a video would be a frame plus its "
               "soundtrack as music tokens, a choice upstream does not make",
-    "VITA": "not built: video_audio_demo.py reads frames only (decord, 1 fps, 4 to 100 frames); its audio input is "
-            "a spoken question, and the demo asserts audio XOR a text question",
+    "VITA": "not fed: VITA's audio input is the user's spoken question (video_audio_demo.py asserts exactly one of "
+            "audio_path and a text question); the harness sends the question as text and the frames (decord, 1 fps, 4 "
+            "to MAX_IMAGE_LENGTH = 16), and the audio slot holds the demo's no-audio placeholder (zeros 400 x 80); audio "
+            "clips are refused, since a sound clip beside a text question is a call the demo never makes",
     "AVicuna": "not built: its inference reads pre-extracted CLIP (video) and CLAP (audio) features, interleaved",
 }
 VERIFIED = ("entry points read in the authors' code at the pinned commit (git, not run); the worker driven in "
             "{tests} through a stand-in package with the same module paths, names and loader "
             "defaults; not run with the real weights (no GPU here)")
-VERIFIED_IN = {"X-InstructBLIP": "tests/test_paper_models_lavis.py", "CREMA": "tests/test_paper_models_lavis.py"}
+VERIFIED_IN = {"X-InstructBLIP": "tests/test_paper_models_lavis.py", "CREMA": "tests/test_paper_models_lavis.py",
+               **{m: "tests/test_paper_models_more.py" for m in ("Macaw-LLM", "ImageBind-LLM", "VITA")}}
 
 
 def toml_value(value) -> str:
@@ -312,6 +334,72 @@ EXTRA["CREMA"] = runnable(
      "environment.python_version": f"README.md @ {CREMA_REV[:7]}: conda create -n crema python=3.8",
      "environment.requirements_files": f"README.md @ {CREMA_REV[:7]}: pip install -e . (setup.py installs requirements.txt: transformers==4.33.2, timm==0.4.12, positional_encodings, torch>=1.10)"},
     required=('beats_checkpoint = "~/BEATs_iter3_plus_AS2M.pt"  # required: the BEATs iter3+ file (README.md, Audio Encoder)',))
+
+MACAW_REV = "06f6f22bc68159b0ed9c0bacf5702da2da1a68cf"
+EXTRA["Macaw-LLM"] = runnable(
+    {"audio_rate": 16000},
+    {"models_dir": "trained_models", "seed": 0},
+    {"name": "macaw-llm", "python_version": "3.9",
+     "source": {"git": "https://github.com/lyuchenyang/Macaw-LLM", "rev": MACAW_REV},
+     "requirements": [], "requirements_files": ["requirements.txt"]},
+    {"worker.models_dir": f"run_clm_llms_inference.py @ {MACAW_REV[:7]}: CLIPConfig/WhisperConfig/AutoConfig from trained_models/{{clip_model, whisper_model, llama_model}}, LlamaTokenizer from trained_models/llama_tokenizer",
+     "checkpoint": f"inference.sh @ {MACAW_REV[:7]}: --output_dir trained_models/MM-LLMs/mm_llms_trainer/, loaded with MM_LLMs.from_pretrained (fp16: --fp16_full_eval)",
+     "worker.seed": f"ours: preprocess_data.py @ {MACAW_REV[:7]} draws a clip's 120 frames at random (np.random) when it has fewer; seeded per request",
+     "media.audio_rate": f"llm_trainer.py @ {MACAW_REV[:7]}: whisper.load_audio (16 kHz), pad_or_trim (30 s), log_mel_spectrogram (80 x 3000)",
+     "audio": f"preprocess_data.py @ {MACAW_REV[:7]}: extract_audio_from_video writes each video's soundtrack to its own WAV (moviepy)",
+     "frames": f"preprocess_data.py @ {MACAW_REV[:7]}: sample_frames_from_video, 120 frames per video (OpenCV, stride len // 120, last frame last) as JPEG; llm_trainer.py: train_frame_ind 0, 20, 40, 60, 80, 119, CLIP _transform(224)",
+     "zeros": f"llm_trainer.py @ {MACAW_REV[:7]}: inference_generation feeds zeros for a 'None' video (6 x 3 x 224 x 224), audio (80 x 3000) or image",
+     "prompt": f"run_clm_llms_inference.py @ {MACAW_REV[:7]}: the Alpaca prompt ('Below is an instruction ... ### Instruction:\\n{{}}\\n\\n### Response:'), tokenised without EOS",
+     "args": f"run_clm_llms_inference.py @ {MACAW_REV[:7]}: ModelArguments defaults n_frames 6, attention_heads 220, image conv 48/36, video 36/30, audio 240/220 (inference.sh sets none)",
+     "generation": f"modeling.py @ {MACAW_REV[:7]}: MM_LLMs.forward(inference=True): llm.generate(inputs_embeds, max_new_tokens=128, eos 2, bos 1, pad 32006), greedy; ours: the request's token budget",
+     "environment.python_version": f"ours: README.md @ {MACAW_REV[:7]} names none; requirements.txt pins torch 2.0.0 and transformers 4.29.0 (Python 3.8 to 3.11); its apex step is left out"},
+    required=('the checkout\'s trained_models/ holds clip_model, whisper_model, llama_model, llama_tokenizer and MM-LLMs/ (README: Dropbox or Weiyun)',))
+
+IMAGEBIND_LLM_REV = "521a09da84f70f6913d54b7421afa24010319e47"
+EXTRA["ImageBind-LLM"] = runnable(
+    {"audio_rate": 16000},
+    {"llama_type": "7B_chinese", "weights_file": "7B.pth", "temperature": 0.1, "top_p": 0.75, "cache_size": 10,
+     "cache_t": 20, "cache_weight": 0.5, "weight": 1.0, "seed": 0},
+    {"name": "imagebind-llm", "python_version": "3.9",
+     "source": {"git": "https://github.com/OpenGVLab/LLaMA-Adapter", "rev": IMAGEBIND_LLM_REV, "subdir": "imagebind_LLM"},
+     "requirements": ["huggingface_hub"],
+     "requirements_files": ["imagebind_LLM/ImageBind/requirements.txt", "imagebind_LLM/requirements.txt"]},
+    {"worker.llama_type": f"imagebind_LLM/gradio_app.py @ {IMAGEBIND_LLM_REV[:7]}: --llama_type default 7B_chinese; README.md: the stable version is built on Open-Chinese-LLaMA",
+     "worker.weights_file": f"imagebind_LLM/llama/llama_adapter.py @ {IMAGEBIND_LLM_REV[:7]}: _MODELS['7B'] = huggingface.co/Cxxs/ImageBind-LLM/resolve/main/7B.pth",
+     "worker.temperature": f"imagebind_LLM/gradio_app.py @ {IMAGEBIND_LLM_REV[:7]}: the Temperature slider's default, 0.1",
+     "worker.top_p": f"imagebind_LLM/gradio_app.py @ {IMAGEBIND_LLM_REV[:7]}: the Top p slider's default, 0.75",
+     "worker.cache_size": f"imagebind_LLM/gradio_app.py @ {IMAGEBIND_LLM_REV[:7]}: Cache Size 10, Cache Temperature 20, Cache Weight 0.5 (knn=True)",
+     "worker.weight": f"imagebind_LLM/gradio_app.py @ {IMAGEBIND_LLM_REV[:7]}: every modality's Weight slider defaults to 1.0",
+     "worker.seed": "ours: generate samples (temperature 0.1, sample_top_p); a fixed seed repeats runs",
+     "prompt": f"imagebind_LLM/gradio_app.py @ {IMAGEBIND_LLM_REV[:7]}: llama.format_prompt(question) encoded with bos=True, eos=False, generate under CUDA autocast",
+     "media.audio_rate": f"imagebind_LLM/ImageBind/data.py @ {IMAGEBIND_LLM_REV[:7]}: load_and_transform_audio_data(sample_rate=16000, clip_duration=2, clips_per_video=3)",
+     "frames": f"imagebind_LLM/ImageBind/data.py @ {IMAGEBIND_LLM_REV[:7]}: load_and_transform_video_data(clip_duration=2, clips_per_video=5), 2 frames per clip, decode_audio=False",
+     "fusion": f"imagebind_LLM/llama/llama_adapter.py @ {IMAGEBIND_LLM_REV[:7]}: forward_visual averages the normalised ImageBind embeddings by weight into one query",
+     "device": f"imagebind_LLM/llama/llama_adapter.py @ {IMAGEBIND_LLM_REV[:7]}: LLaMA is built under torch.cuda.HalfTensor and generate() puts its tokens on .cuda(): a GPU is needed",
+     "environment.python_version": f"imagebind_LLM/README.md @ {IMAGEBIND_LLM_REV[:7]}: conda create -n imagebind_LLM python=3.9",
+     "environment.requirements_files": f"imagebind_LLM/README.md @ {IMAGEBIND_LLM_REV[:7]}: pip install -r ImageBind/requirements.txt, then requirements.txt"},
+    required=('llama_dir = "~/llama"   # required: holds 7B_chinese/ and tokenizer.model (README: LLaMA-7B + tools/get_chinese_llama.py)',))
+
+VITA_REV = "360de2214a92855213adc8ee7f5026018caa8d42"
+EXTRA["VITA"] = runnable(
+    {"audio_in_video": False},
+    {"model_type": "mixtral-8x7b", "conv_mode": "mixtral_two", "vision_tower": "OpenGVLab/InternViT-300M-448px"},
+    {"name": "vita", "python_version": "3.10",
+     "source": {"git": "https://github.com/VITA-MLLM/VITA", "rev": VITA_REV},
+     "requirements": ["huggingface_hub"], "requirements_files": ["requirements.txt"]},
+    {"media.audio_in_video": f"video_audio_demo.py @ {VITA_REV[:7]}: assert (audio_path is None) != (qs == ''): the audio input is the spoken question, never beside a text one; decord reads frames only",
+     "worker.model_type": f"README.md @ {VITA_REV[:7]}: video_audio_demo.py --model_type mixtral-8x7b --conv_mode mixtral_two",
+     "worker.vision_tower": f"README.md @ {VITA_REV[:7]}: the weights are the VITA checkpoint, InternViT-300M-448px and the audio encoder (hub VITA-MLLM/VITA: VITA_ckpt/ and audio-encoder-2wh_zh_en_audioset_Mixtral-8x7B_New-base-tunning/); their paths replace the config's mm_vision_tower and mm_audio_encoder",
+     "worker.conv_mode": f"vita/conversation.py @ {VITA_REV[:7]}: conv_mixtral_two, whose get_prompt(modality) picks the image, video or text system message",
+     "frames": f"video_audio_demo.py @ {VITA_REV[:7]}: _get_rawvideo_dec, video_framerate 1, min_frames 4, max_frames MAX_IMAGE_LENGTH (vita/constants.py: 16; the demo's comment says 100), padded square",
+     "image": f"video_audio_demo.py @ {VITA_REV[:7]}: dynamic_preprocess(min_num=1, max_num=12, image_size=448, use_thumbnail=True), model.process_images",
+     "audio": f"video_audio_demo.py @ {VITA_REV[:7]}: without audio_path the audio input is torch.zeros(400, 80), length 400",
+     "prompt": f"video_audio_demo.py @ {VITA_REV[:7]}: '<image>' x frames + '\\n' + question as the user turn, tokenizer_image_token",
+     "generation": f"video_audio_demo.py @ {VITA_REV[:7]}: do_sample False, temperature 0.01, top_p None, num_beams 1, stop at the separator; ours: the request's token budget (the demo's is 1024)",
+     "device": f"vita/model/builder.py @ {VITA_REV[:7]}: load_pretrained_model places the Mixtral layers over cuda:0 and cuda:1 (README: CUDA_VISIBLE_DEVICES=0,1)",
+     "environment.python_version": f"README.md @ {VITA_REV[:7]}: conda create -n vita python=3.10, pip install -r requirements.txt (then flash-attn, built against CUDA: left out)"},
+    required=('audio_encoder = "~/vita/audio-encoder-2wh_zh_en_audioset_Mixtral-8x7B_New-base-tunning"   # default: beside the VITA_ckpt folder, as in the hub repository',))
+
 
 API = {"Gemini 1.5 Pro": ('checkpoint = "gemini-1.5-pro"', 'api_key_env = "GEMINI_API_KEY"', "parallel_requests = 8"),
        "Reka Core": ('checkpoint = "reka-core"', 'api_key_env = "REKA_API_KEY"')}

@@ -640,7 +640,7 @@ def test_env_create_paper_clones_each_pinned_checkout_before_its_requirement_fil
         clone, pip = block.index("git clone"), block.index("pip install")
         assert clone < pip and f"-r {folder / 'source'}/" in block, block
         assert str(folder).endswith(environment)
-    assert "macaw-llm-7b: skipped (no adapter)" in out
+    assert "anygpt-7b: skipped (no adapter)" in out
     assert "videollama2.1" not in out and out.count("videollama2-7b: would create") == 1
     assert not any(environments.environment_python(REGISTRY.card(n)).exists() for n, _ in GOLDEN_CARDS.values())
     assert main(["env", "create", *plugins]) == 2  # neither a card nor --paper

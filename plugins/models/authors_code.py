@@ -1,6 +1,6 @@
 """The harness side shared by the AURELIA paper's research models that run through their authors' own code
-(PandaGPT, NExT-GPT, Video-LLaMA, OneLLM, video-SALMONN, X-InstructBLIP, CREMA), each in its own pinned
-environment.
+(PandaGPT, NExT-GPT, Video-LLaMA, OneLLM, video-SALMONN, X-InstructBLIP, CREMA, Macaw-LLM, ImageBind-LLM,
+VITA), each in its own pinned environment.
 
 Their inference entry points take file paths and read the files with their own loaders (ImageBind's clip
 samplers, decord, torchaudio), so the frames and clip lengths are the authors'. What the harness still owns:
@@ -10,9 +10,11 @@ samplers, decord, torchaudio), so the frames and clip lengths are the authors'. 
   every container the harness reads reaches torchaudio in a format it always reads;
 - a video's soundtrack goes where the family's code takes it (`soundtrack`):
   "separate"  the harness decodes it (`policy.soundtrack`) and hands it over as a WAV for the model's audio
-              encoder, beside the video (PandaGPT, NExT-GPT, video-SALMONN, X-InstructBLIP, CREMA);
+              encoder, beside the video (PandaGPT, NExT-GPT, video-SALMONN, X-InstructBLIP, CREMA, Macaw-LLM,
+              ImageBind-LLM);
   "in_file"   the authors' code reads it from the video file itself; the worker is told whether to (Video-LLaMA);
-  "none"      the model takes one modality per request: a video is its frames only (OneLLM).
+  "none"      a video is its frames only: the model takes one modality per request (OneLLM), or its audio
+              input is the user's spoken question (VITA).
 - the worker reports what reached the model (the Reply's `media` receipt), read from the authors' loaders.
 
 A family is a subclass naming its worker file, what it accepts and its soundtrack mode; the worker file
@@ -31,8 +33,8 @@ from pathlib import Path
 
 import numpy as np
 
-from aurelia_harness.models import Accepts, conversation
-from aurelia_harness.types import Reply, Request
+from aurelia_harness.models import Accepts, RequestRefused, conversation
+from aurelia_harness.types import AudioPart, Reply, Request, VideoPart
 
 from .isolated import IsolatedEnvAdapter
 
@@ -107,6 +109,14 @@ class AuthorsCodeAdapter(IsolatedEnvAdapter):
             return [{"type": "image", "path": str(part.path), "name": part.path.name}]
 
         return conversation(request, video=video, audio=audio, image=image), notes
+
+    def refuse_two_audio_inputs(self, request: Request) -> None:
+        """For a model with ONE audio input: a fed soundtrack and an audio clip cannot both go in."""
+        parts = request.media_parts()
+        fed = self.policy.audio_in_video and any(isinstance(p, VideoPart) and p.with_audio for p in parts)
+        if fed and any(isinstance(p, AudioPart) for p in parts):
+            raise RequestRefused(f"{self.card.name} has one audio input: a video's soundtrack and an audio clip "
+                                 f"cannot both go in (mute the video or leave the clip out)")
 
     # ---- the media receipt: the worker says what reached the model; isolated.py passes text and notes on ----
 
