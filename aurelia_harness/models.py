@@ -33,6 +33,53 @@ class Accepts:
     max_video_items: int = 1
 
 
+class MediaReceipt:
+    """What one request actually put before the model (`Reply.media`), written down as each medium goes into
+    the model's input or the request body: per video its frames (count, presentation times in seconds, size
+    [width, height]) or the file itself (name, bytes, MIME type); per audio input its seconds, rate and whether
+    it is a video's own soundtrack; the number of images. An adapter adds its own keys (e.g. token counts)."""
+
+    def __init__(self):
+        self.video: list[dict] = []
+        self.audio: list[dict] = []
+        self.images = 0
+
+    def frames(self, shape, timestamps, **extra) -> None:
+        """A video given as decoded frames, of `shape` (N, H, W, 3) as handed over, with their times."""
+        times = [round(float(t), 3) for t in timestamps]
+        times += times[-1:] * (int(shape[0]) - len(times))  # a frame repeated to fill a temporal pair keeps its time
+        self.video.append({"frames": int(shape[0]), "timestamps": times, "size": [int(shape[2]), int(shape[1])],
+                           **extra})
+
+    def sound(self, samples: int, rate: int, soundtrack: bool, **extra) -> None:
+        """An audio input of `samples` samples at `rate`; `soundtrack`: a video's own sound, not a separate clip."""
+        self.audio.append({"seconds": round(samples / rate, 3), "rate": int(rate), "soundtrack": bool(soundtrack),
+                           **extra})
+
+    def file(self, kind: str, path, size: int, mime: str, info=None, sound_heard: bool = True, **extra) -> None:
+        """A file sent whole (its bytes, a data URL or an upload) for the model to decode; `info` is its probe
+        (videos and audio). A video file's `audio_stream` says whether it carries sound; with `sound_heard` (the
+        model takes the sound inside a video file) that sound is also an audio input, the video's soundtrack."""
+        entry = {"file": path.name, "bytes": int(size), "mime": mime, **extra}
+        if kind == "image":
+            self.images += 1
+            return
+        stream = info.first("audio")
+        sound = {"seconds": round(float(info.duration or 0.0), 3), "rate": int(stream.rate) if stream else 0}
+        if kind == "video":
+            self.video.append({**entry, "audio_stream": stream is not None})
+            if stream is not None and sound_heard:
+                self.audio.append({**sound, "soundtrack": True, "in_file": path.name})
+        else:
+            self.audio.append({**sound, "soundtrack": False, **entry})
+
+    def image(self) -> None:
+        self.images += 1
+
+    def to_json(self) -> dict:
+        return {"video": list(self.video), "audio": list(self.audio), "images": self.images}
+
+
 def conversation(request: Request, video=None, audio=None, image=None) -> list[dict]:
     """The request as a chat list, [{"role", "content": [items]}]: text parts as {"type": "text"} items; each
     media part becomes the items its handler returns (handlers may also collect decoded media on the side).

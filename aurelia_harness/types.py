@@ -147,8 +147,9 @@ class Reply:
     notes: list[str] = field(default_factory=list)  # e.g. "video has no audio track: fed video only"
     error: str | None = None  # a per-request failure the adapter caught (the strategy decides what to do)
     error_kind: str | None = None  # its type, e.g. "not_media", kept so records say what went wrong
-    # the media receipt: what the model actually received, e.g. {"video": [{"frames", "timestamps", "size",
-    # "soundtrack"}], "audio": [{"seconds", "rate", "soundtrack"}], "images": N, "tokens": {"video", "audio"}}
+    # the media receipt: what the model actually received, e.g. {"video": [{"frames", "timestamps", "size"}
+    # or {"file", "bytes", "mime", "audio_stream"}], "audio": [{"seconds", "rate", "soundtrack"}], "images": N,
+    # "tokens": {"video", "audio"}} (models.MediaReceipt; docs/models.md says what each adapter kind reports)
     media: dict | None = None
     timing: dict = field(default_factory=dict)  # seconds: decode, prepare (inputs), generate (set by the base)
 

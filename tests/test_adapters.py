@@ -57,6 +57,7 @@ def test_qwen_vl_sees_frames_and_says_it_cannot_hear(loaded, clips):
     assert "audio" not in kwargs and "soundtrack not fed" in notes[0]
     reply = adapter.generate([ask(VideoPart(clips["av"]), TextPart("What colour?"))])[0]
     assert reply.error is None and reply.input_tokens > 20 and 0 < reply.output_tokens <= 6
+    assert reply.media["audio"] == [] and len(reply.media["video"][0]["timestamps"]) == 8
     refused = adapter.generate([ask(VideoPart(clips["av"]), AudioPart(clips["wav"]), TextPart("q"))])[0]
     assert refused.error_kind == "request_refused" and "takes no audio" in refused.error
 
@@ -68,6 +69,9 @@ def test_qwen_audio_hears_soundtracks_and_clips(loaded, clips):
     assert "frames not fed" in notes[0]
     reply = adapter.generate([ask(AudioPart(clips["wav"]), AudioPart(clips["av"]), TextPart("Which is louder?"))])[0]
     assert reply.error is None and reply.input_tokens > 20
+    assert [a["soundtrack"] for a in reply.media["audio"]] == [False, False]  # two clips, no video
+    heard = adapter.prepare(ask(VideoPart(clips["av"]), TextPart("q")))["receipt"]
+    assert heard["video"] == [] and [a["soundtrack"] for a in heard["audio"]] == [True]  # the soundtrack, not the frames
     silent = adapter.generate([ask(VideoPart(clips["silent"]), TextPart("q"))])[0]
     assert silent.error and "no soundtrack" in silent.error
 
@@ -79,8 +83,10 @@ def test_qwen3_omni_feeds_frames_and_the_soundtrack(loaded, clips):
     assert videos[0].shape[0] == 8 and slots == [0, None] and len(audio) == 2 and notes == []
     reply = adapter.generate([golden_request(clips)])[0]
     assert reply.error is None and reply.input_tokens > 50 and 0 < reply.output_tokens <= 6
+    assert [a["soundtrack"] for a in reply.media["audio"]] == [True, False] and reply.media["audio_in_video"]
+    assert len(reply.media["video"][0]["timestamps"]) == 8 and reply.media["tokens"]["audio"] > 0
     silent = adapter.generate([ask(VideoPart(clips["silent"]), TextPart("q"))])[0]
-    assert silent.error is None and "no audio track" in silent.notes[0]
+    assert silent.error is None and "no audio track" in silent.notes[0] and silent.media["audio"] == []
 
 
 def test_qwen3_omni_prompt_golden_snapshot(loaded, clips):
@@ -97,6 +103,9 @@ def test_phi4_multimodal_takes_frames_as_images_and_the_soundtrack(loaded, clips
     assert "Frames of the video at 0.0s" in kwargs["text"][0]
     reply = adapter.generate([golden_request(clips)])[0]
     assert reply.error is None and reply.input_tokens > 100 and 0 < reply.output_tokens <= 6
+    video, = reply.media["video"]
+    assert video["as_images"] and video["frames"] == 4 and video["timestamps"] == pytest.approx([0.0, 1.3, 2.6, 3.9], abs=1e-3)
+    assert [a["soundtrack"] for a in reply.media["audio"]] == [True, False] and reply.media["tokens"]["audio"] > 0
     assert adapter.prompt_text(golden_request(clips)) == (GOLDEN / "tiny-phi4-multimodal.txt").read_text()
 
 
@@ -106,9 +115,11 @@ def test_gemma3n_takes_frames_as_images_and_the_soundtrack(loaded, clips):
     assert len(kwargs["images"]) == 2 and len(kwargs["audio"]) == 2 and notes == []
     reply = adapter.generate([golden_request(clips)])[0]
     assert reply.error is None and reply.input_tokens > 500 and 0 < reply.output_tokens <= 6
+    assert reply.media["video"][0]["frames"] == 2 and len(reply.media["video"][0]["timestamps"]) == 2
+    assert [a["soundtrack"] for a in reply.media["audio"]] == [True, False]
     assert adapter.prompt_text(golden_request(clips)) == (GOLDEN / "tiny-gemma3n.txt").read_text()
     silent = adapter.generate([ask(VideoPart(clips["silent"]), TextPart("q"))])[0]
-    assert silent.error is None and "no audio track" in silent.notes[0]
+    assert silent.error is None and "no audio track" in silent.notes[0] and silent.media["audio"] == []
 
 
 def test_gemma4_takes_video_natively_with_frame_times_and_the_soundtrack(loaded, clips):
@@ -118,6 +129,8 @@ def test_gemma4_takes_video_natively_with_frame_times_and_the_soundtrack(loaded,
     assert kwargs["videos_kwargs"]["video_metadata"][0].timestamps == pytest.approx([0.0, 1.3, 2.6, 3.9], abs=1e-3)
     reply = adapter.generate([golden_request(clips)])[0]
     assert reply.error is None and reply.input_tokens > 50 and 0 < reply.output_tokens <= 6
+    assert reply.media["video"][0]["timestamps"] == pytest.approx([0.0, 1.3, 2.6, 3.9], abs=1e-3)
+    assert [a["soundtrack"] for a in reply.media["audio"]] == [True, False] and reply.media["tokens"]["video"] > 0
     text = adapter.prompt_text(golden_request(clips))
     assert text == (GOLDEN / "tiny-gemma4.txt").read_text()
     assert "00:00 <start_of_image><|video|><end_of_image> 00:01" in text

@@ -49,6 +49,19 @@ def test_native_video_audio_and_text(tmp_path, clips):
     assert parts[2] == {"text": "Which comes first?"}
     assert sent["body"]["generationConfig"]["maxOutputTokens"] == 7
     assert sent["body"]["systemInstruction"]["parts"][0]["text"] == "Be brief."
+    # the receipt: the two files as sent; the video file's own audio stream is its soundtrack, heard
+    size = clips["av"].stat().st_size
+    assert reply.media["video"] == [{"file": "av.mp4", "bytes": size, "mime": "video/mp4", "audio_stream": True}]
+    soundtrack, clip = reply.media["audio"]
+    assert soundtrack == {"seconds": pytest.approx(4, abs=0.1), "rate": 22050, "soundtrack": True, "in_file": "av.mp4"}
+    assert clip == {"seconds": pytest.approx(2, abs=0.05), "rate": 8000, "soundtrack": False, "file": "tone.wav",
+                    "bytes": clips["wav"].stat().st_size, "mime": "audio/wav"}
+
+
+def test_a_silent_video_carries_no_audio_in_the_receipt(tmp_path, clips):
+    with Loopback() as server:
+        reply = gemini(server.url, tmp_path).generate([ask(VideoPart(clips["silent"]), TextPart("q"))])[0]
+    assert reply.error is None and reply.media["video"][0]["audio_stream"] is False and reply.media["audio"] == []
 
 
 def test_retries_then_a_clear_error_without_the_key(tmp_path):
@@ -108,8 +121,11 @@ def test_uploads_are_used_only_once_active(tmp_path, clips):
     movie.write_bytes(clips["av"].read_bytes())
     adapter = gemini("http://127.0.0.1:9", tmp_path, inline_limit_mb=0, upload_poll_s=0.01, upload_wait_s=5)
     adapter.client = type("Client", (), {"files": Files()})()
-    part = adapter._file_part(movie)
+    _, contents, _, receipt = adapter.contents(ask(VideoPart(movie), TextPart("q")))
+    part = contents[0].parts[0]
     assert adapter.client.files.gets == 2 and part.file_data.file_uri == "https://files.example/abc"
+    assert receipt["video"] == [{"file": "clip.mov", "bytes": movie.stat().st_size, "mime": "video/mov",
+                                 "uploaded": "https://files.example/abc", "audio_stream": True}]
     assert adapter.client.files.uploaded[0][1] == {"mime_type": "video/mov"}
     adapter.client.files = Files(final="FAILED")
     with pytest.raises(Exception, match="could not process clip.mov"):

@@ -57,8 +57,13 @@ def seen(reply):
 
 def test_worker_loads_remote_code_in_another_process_and_gets_omni_units(adapter, clips):
     assert adapter.worker_info["transformers"] and adapter.worker_info["python"]
-    got = seen(adapter.generate([ask(VideoPart(clips["av"]), TextPart("Which colour comes first?"))])[0])
+    reply = adapter.generate([ask(VideoPart(clips["av"]), TextPart("Which colour comes first?"))])[0]
+    got = seen(reply)
     assert got["pid"] != os.getpid()
+    # the receipt: what the worker was handed (frames with their times, the soundtrack)
+    assert reply.media["video"][0]["frames"] == 4 and len(reply.media["video"][0]["timestamps"]) == 4
+    assert [(a["soundtrack"], a["rate"]) for a in reply.media["audio"]] == [(True, 16000)]
+    assert reply.media["audio"][0]["seconds"] == pytest.approx(4, abs=0.1)
     # 4 s at one unit per second: "<unit>", a frame and its second of soundtrack, four times
     assert got["omni_input"] is True and got["use_tts_template"] is False and got["generate_audio"] is False
     assert got["units"] == 4 and len(got["images"]) == 4
@@ -72,13 +77,15 @@ def test_a_silent_video_is_frames_and_clips_and_images_pass_through(adapter, cli
     reply = adapter.generate([ask(VideoPart(clips["silent"]), TextPart("q"))])[0]
     got = seen(reply)
     assert got["omni_input"] is False and got["units"] == 0 and len(got["images"]) == 3
-    assert "silent.mp4 has no audio track: fed frames only" in reply.notes
+    assert "silent.mp4 has no audio track: fed frames only" in reply.notes and reply.media["audio"] == []
     from PIL import Image
 
     picture = tmp_path / "p.png"
     Image.new("RGB", (40, 30), "red").save(picture)
-    got = seen(adapter.generate([ask(ImagePart(picture), AudioPart(clips["wav"]), TextPart("q"))])[0])
+    both = adapter.generate([ask(ImagePart(picture), AudioPart(clips["wav"]), TextPart("q"))])[0]
+    got = seen(both)
     assert got["images"] == [[40, 30]] and got["audio_seconds"] == pytest.approx([2.0], abs=0.01)
+    assert both.media["images"] == 1 and [a["soundtrack"] for a in both.media["audio"]] == [False]
     muted = seen(adapter.generate([ask(VideoPart(clips["av"], with_audio=False), TextPart("q"))])[0])
     assert muted["omni_input"] is False and muted["audio_seconds"] == []
 
@@ -225,6 +232,9 @@ def test_videollama2_gets_one_media_file_with_the_upstream_flags(clips, tmp_path
         assert got["instruct"] == "Be brief.\nWhich colour?" and got["pid"] != os.getpid()
         assert got["kwargs"] == {"do_sample": False, "max_new_tokens": 7}
         assert got["model"]["kwargs"] == {"device": "cpu"}
+        # the file goes whole, its soundtrack inside and to be used (va=True): an audio input in the receipt
+        assert av.media["video"][0]["audio_stream"] is True
+        assert [(a["soundtrack"], a["in_file"]) for a in av.media["audio"]] == [(True, "av.mp4")]
         silent = model.generate([ask(VideoPart(clips["silent"]), TextPart("q"))])[0]
         assert seen(silent)["tensor"]["va"] is False and "silent.mp4 has no audio track: fed video only" in silent.notes
         assert seen(model.generate([ask(AudioPart(clips["wav"]), TextPart("q"))])[0])["modal"] == "audio"
@@ -246,6 +256,7 @@ def test_videollama2_gets_one_media_file_with_the_upstream_flags(clips, tmp_path
     try:
         muted = vision_only.generate([ask(VideoPart(clips["av"]), TextPart("q"))])[0]
         assert seen(muted)["tensor"]["va"] is False and any("takes no audio" in n for n in muted.notes)
+        assert muted.media["video"][0]["audio_stream"] is True and muted.media["audio"] == []
         assert vision_only.generate([ask(AudioPart(clips["wav"]), TextPart("q"))])[0].error_kind == "request_refused"
     finally:
         vision_only.close()

@@ -58,6 +58,15 @@ def test_media_are_encoded_as_the_protocol_says(tmp_path, clips):
     with wave.open(io.BytesIO(wav)) as w:
         assert (w.getframerate(), w.getnchannels()) == (16000, 1) and w.getnframes() == pytest.approx(64000, rel=0.02)
     assert parts[-1] == {"type": "text", "text": "Which comes first?"}
+    assert all("_receipt" not in p for p in parts)  # the receipt markers stay on this side
+    # the receipt: what the body carried
+    video, = reply.media["video"]
+    assert video["frames"] == 6 and video["size"] == [64, 48] and reply.media["images"] == 0
+    assert len(video["timestamps"]) == 6 and video["timestamps"] == sorted(video["timestamps"])
+    assert 0.0 <= video["timestamps"][0] < 0.5 and 3.5 < video["timestamps"][-1] <= 4.0
+    soundtrack, clip = reply.media["audio"]
+    assert soundtrack["soundtrack"] is True and soundtrack["rate"] == 16000 and soundtrack["seconds"] == pytest.approx(4, abs=0.1)
+    assert clip["soundtrack"] is False and clip["seconds"] == pytest.approx(2, abs=0.05)
 
 
 def test_each_clip_is_encoded_once(tmp_path, clips):
@@ -77,6 +86,19 @@ def test_video_url_mode_and_silent_video(tmp_path, clips):
         part = server.received[0]["body"]["messages"][0]["content"][0]
     assert part["type"] == "video_url" and part["video_url"]["url"].startswith("data:video/mp4;base64,")
     assert reply.notes == ["silent.mp4 has no audio track: sent video only"]
+    assert reply.media == {"video": [{"file": "silent.mp4", "bytes": clips["silent"].stat().st_size,
+                                      "mime": "video/mp4", "audio_stream": False}], "audio": [], "images": 0}
+
+
+def test_the_receipt_shows_a_soundtrack_the_configuration_leaves_out(tmp_path, clips):
+    with Loopback() as server:
+        sent = adapter(server.url, tmp_path, media={"video_mode": "video_url"}).generate(
+            [ask(VideoPart(clips["av"]), TextPart("q"))])[0]
+        dropped = adapter(server.url, tmp_path, media={"video_mode": "video_url", "audio_in_video": False}).generate(
+            [ask(VideoPart(clips["av"]), TextPart("q"))])[0]
+    # the file goes either way (its own audio stream inside); only the first request sent the soundtrack
+    assert sent.media["video"] == dropped.media["video"] and sent.media["video"][0]["audio_stream"] is True
+    assert [a["soundtrack"] for a in sent.media["audio"]] == [True] and dropped.media["audio"] == []
 
 
 def test_a_model_without_audio_refuses_audio_and_says_it_drops_soundtracks(tmp_path, clips):
@@ -144,3 +166,38 @@ def test_a_run_through_the_server_keeps_the_key_out_of_every_file(tmp_path, clip
     for path in (cfg.output).rglob("*"):
         if path.is_file():
             assert KEY not in path.read_text(errors="replace"), path
+
+
+def served_run(tmp_path, clips, server, name, media, **config):
+    """A run of the t-mcq task (a video with its soundtrack) through a served card with these [media] keys."""
+    manifest = write_manifest(tmp_path / "data", clips, [mcq(0), mcq(1)])
+
+    class Cards:
+        from aurelia_harness import hookimpl
+
+        @staticmethod
+        @hookimpl
+        def register_model_cards(register):
+            register(ModelCard(name="served", adapter="openai-compatible", checkpoint="served-model",
+                               options={"base_url": server.url, "api_key_env": "AVH_TEST_KEY", "timeout": 2,
+                                        "max_retries": 0, "media": {"frames": 4, "max_side": 64, **media}}))
+
+    cfg = RunConfig(models=["served"], tasks=["t-mcq"], strategies=["baseline"], progress=False,
+                    output=tmp_path / name, cache_dir=tmp_path / "cache", **config)
+    result = Runner(cfg, discover(modules=[Cards, TaskPlugin(manifest)]), log=lambda m: None).run()
+    return result, records(cfg.output)
+
+
+def test_a_served_model_whose_soundtrack_is_dropped_is_flagged_and_can_be_an_error(tmp_path, clips):
+    with Loopback() as server:
+        _, heard = served_run(tmp_path, clips, server, "heard", {})
+        result, deaf = served_run(tmp_path, clips, server, "deaf", {"audio_in_video": False})
+        _, strict = served_run(tmp_path, clips, server, "strict", {"audio_in_video": False}, require_audio=True)
+        _, blind = served_run(tmp_path, clips, server, "no-audio", {"audio": False})
+    assert all(not r["audio_missing"] and r["media"][0]["audio"][0]["soundtrack"] for r in heard)
+    assert all(r["audio_missing"] and r["error"] is None and r["media"][0]["audio"] == [] for r in deaf)
+    assert all(any(n.startswith("audio_missing:") for n in r["notes"]) for r in deaf)
+    assert result.results["results"][0]["audio_missing"] == 2
+    assert "**2 sample(s) of t-mcq (baseline) reached served with no audio**" in (tmp_path / "deaf" / "summary.md").read_text()
+    assert [r["error"]["type"] for r in strict] == ["audio_missing", "audio_missing"]
+    assert not any(r["audio_missing"] for r in blind)  # a model that cannot hear is not flagged

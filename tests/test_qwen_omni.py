@@ -60,6 +60,22 @@ def test_processor_interleaves_audio_and_video_tokens(adapter, clips):
     assert switches >= 2  # chunks of video then audio then video...: interleaved, not appended
 
 
+def test_the_receipt_says_which_audio_is_the_videos_soundtrack_and_when_the_frames_are(adapter, clips):
+    receipt = adapter.prepare(ask(VideoPart(clips["av"]), AudioPart(clips["wav"]), TextPart("q")))["receipt"]
+    video, = receipt["video"]
+    assert video["frames"] == 8 and len(video["timestamps"]) == 8 and video["timestamps"][0] == 0.0
+    assert video["timestamps"] == sorted(video["timestamps"]) and video["timestamps"][-1] == pytest.approx(3.9, abs=0.01)
+    assert [(a["soundtrack"], a["rate"]) for a in receipt["audio"]] == [(True, 16000), (False, 16000)]
+    assert receipt["audio"][0]["seconds"] == pytest.approx(4, abs=0.1) and receipt["audio"][1]["seconds"] == pytest.approx(2, abs=0.05)
+    assert receipt["audio_in_video"] is True and receipt["tokens"]["video"] > 0 and receipt["tokens"]["audio"] > 0
+    # without the soundtrack (a video-only ablation) the separate clip is the only audio, and says so
+    muted = adapter.prepare(ask(VideoPart(clips["av"], with_audio=False), AudioPart(clips["wav"]), TextPart("q")))["receipt"]
+    assert [a["soundtrack"] for a in muted["audio"]] == [False] and "audio_in_video" not in muted
+    # an odd frame count is padded for the temporal pairs: the repeated frame keeps its time
+    odd = adapter.prepare(ask(VideoPart(clips["av"], max_frames=5), TextPart("q")))["receipt"]["video"][0]
+    assert odd["frames"] == 6 and odd["timestamps"][-1] == odd["timestamps"][-2] and len(set(odd["timestamps"])) == 5
+
+
 def test_silent_video_runs_video_only_and_says_so(adapter, clips):
     reply = adapter.generate([ask(VideoPart(clips["silent"]), TextPart("Any sound?"))])[0]
     assert reply.error is None

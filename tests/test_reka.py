@@ -43,6 +43,11 @@ def test_video_audio_and_text_as_reka_content(tmp_path, clips):
     head, data = content[0]["video_url"].split(",", 1)
     assert head == "data:video/mp4;base64" and base64.b64decode(data) == clips["av"].read_bytes()
     assert sent["body"]["model"] == "reka-core" and sent["body"]["max_tokens"] == 9
+    assert reply.media["video"] == [{"file": "av.mp4", "bytes": clips["av"].stat().st_size, "mime": "video/mp4",
+                                     "audio_stream": True}]
+    assert [(a["soundtrack"], a.get("in_file"), a["rate"]) for a in reply.media["audio"]] == [
+        (True, "av.mp4", 22050), (False, None, 8000)]
+    assert reply.media["audio"][1]["seconds"] == pytest.approx(2, abs=0.05) and reply.media["images"] == 0
 
 
 def test_retries_then_a_clear_error_without_the_key(tmp_path):

@@ -17,7 +17,7 @@ import time
 
 from aurelia_harness import hookimpl
 from aurelia_harness.media import mime_type
-from aurelia_harness.models import Accepts, ModelAdapter
+from aurelia_harness.models import Accepts, MediaReceipt, ModelAdapter
 from aurelia_harness.types import AudioPart, ImagePart, Reply, Request, TextPart, VideoPart
 
 
@@ -72,7 +72,8 @@ class GeminiAdapter(ModelAdapter):
         return uploaded
 
     def contents(self, request: Request):
-        system, contents, notes = None, [], []
+        """(system instruction, contents, notes, media receipt) for one request."""
+        system, contents, notes, receipt = None, [], [], MediaReceipt()
         for message in request.messages:
             if message.role == "system":
                 system = message.text
@@ -85,16 +86,29 @@ class GeminiAdapter(ModelAdapter):
                     if isinstance(part, VideoPart) and not part.with_audio:
                         raise ValueError(f"{self.card.name} hears every video's soundtrack; a video-only ablation "
                                          "cannot be honoured (send frames through an openai-compatible card instead)")
-                    parts.append(self._file_part(part.path))
+                    sent = self._file_part(part.path)
+                    parts.append(sent)
+                    self._write_receipt(receipt, part, sent)
             contents.append(self.types.Content(role="model" if message.role == "assistant" else "user", parts=parts))
-        return system, contents, notes
+        return system, contents, notes, receipt.to_json()
+
+    def _write_receipt(self, receipt: MediaReceipt, part, sent) -> None:
+        """The file as it went: inline (its bytes) or uploaded (the file's size and the upload's address).
+        Gemini hears the soundtrack inside a video file."""
+        kind = {VideoPart: "video", AudioPart: "audio", ImagePart: "image"}[type(part)]
+        info = None if kind == "image" else self.media.probe(part.path)
+        if sent.inline_data is not None:
+            receipt.file(kind, part.path, len(sent.inline_data.data), sent.inline_data.mime_type, info)
+        else:
+            receipt.file(kind, part.path, part.path.stat().st_size, sent.file_data.mime_type, info,
+                         uploaded=sent.file_data.file_uri)
 
     def generate_batch(self, requests: list[Request]) -> list[Reply]:
         return [self._one(r) for r in requests]
 
     def _one(self, request: Request) -> Reply:
         start = time.perf_counter()
-        system, contents, notes = self.contents(request)
+        system, contents, notes, receipt = self.contents(request)
         config = self.types.GenerateContentConfig(max_output_tokens=request.max_new_tokens,
                                                   temperature=float(self.card.get("generation.temperature",
                                                                                   request.temperature)),
@@ -112,7 +126,7 @@ class GeminiAdapter(ModelAdapter):
         usage = response.usage_metadata
         return Reply(text.strip(), input_tokens=int(getattr(usage, "prompt_token_count", 0) or 0),
                      output_tokens=int(getattr(usage, "candidates_token_count", 0) or 0),
-                     seconds=time.perf_counter() - start, notes=notes)
+                     seconds=time.perf_counter() - start, notes=notes, media=receipt)
 
 
 def _state(uploaded) -> str:

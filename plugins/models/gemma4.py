@@ -74,7 +74,7 @@ class Gemma4Adapter(HFMultimodalAdapter):
 
         def video(part):
             clip = self.policy.video(self.media, part, notes)
-            videos.append(clip.frames)
+            videos.append(self.fed_frames(clip.frames, clip))
             # the processor prints each frame's time from fps and frame index: millisecond indices keep ours exact
             metadata.append(VideoMetadata(total_num_frames=int(clip.info.get("source_frames", len(clip.frames))),
                                           fps=1000.0, width=clip.frames.shape[2], height=clip.frames.shape[1],
@@ -82,7 +82,7 @@ class Gemma4Adapter(HFMultimodalAdapter):
             items = [{"type": "video"}]
             track = self.policy.soundtrack(self.media, part, notes)
             if track is not None:
-                audio.append(track.samples)
+                audio.append(self.fed_audio(track, soundtrack=True))
                 items.append({"type": "audio"})
             return items
 

@@ -7,6 +7,7 @@ request (`processor_inputs`) and how its tiny pipeline-check model is built (`bu
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import logging
 import time
 from pathlib import Path
@@ -15,10 +16,13 @@ import numpy as np
 
 from aurelia_harness.config import default_cache_dir
 from aurelia_harness.media import VideoSpec
-from aurelia_harness.models import ModelAdapter, conversation
+from aurelia_harness.models import MediaReceipt, ModelAdapter, conversation
 from aurelia_harness.types import Reply, Request, VideoPart
 
 TEMPLATES = Path(__file__).parent / "templates"
+# The media receipt of the request being prepared, written by the handlers as they hand media over. A
+# context variable, so that `processor_inputs` keeps its signature (scripts and tests call it on its own).
+_RECEIPT: contextvars.ContextVar = contextvars.ContextVar("avharness_media_receipt")
 
 
 class _TokenIdWarnings(logging.Filter):
@@ -135,10 +139,27 @@ class HFMultimodalAdapter(ModelAdapter):
     # the request as the chat conversation a processor's template expects (see aurelia_harness.models)
     walk = staticmethod(conversation)
 
+    @property
+    def sent(self) -> MediaReceipt:
+        """The receipt of the request being prepared (a throwaway one outside `prepare`)."""
+        return _RECEIPT.get(None) or MediaReceipt()
+
+    def fed_frames(self, frames: np.ndarray, clip, **extra) -> np.ndarray:
+        """A video's frames as handed to the processor (clip: the decoded clip they come from, for their times),
+        written into the receipt."""
+        self.sent.frames(frames.shape, clip.timestamps, **extra)
+        return frames
+
+    def fed_audio(self, track, soundtrack: bool) -> np.ndarray:
+        """An audio input's samples, written into the receipt; `soundtrack`: a video's own sound."""
+        self.sent.sound(len(track.samples), track.rate, soundtrack)
+        return track.samples
+
     def image_items(self, images: list):
         """Handler for image parts: decode into `images`, one image item."""
         def handle(part):
             images.append(self.media.image(part.path))
+            self.sent.image()
             return [{"type": "image"}]
         return handle
 
@@ -146,7 +167,7 @@ class HFMultimodalAdapter(ModelAdapter):
         """Handler for audio parts: decode into `audio` (mono, the card's rate, cut to the model's audio limit
         with a note), one audio item."""
         def handle(part):
-            audio.append(self.policy.clip(self.media, part.path, notes).samples)
+            audio.append(self.fed_audio(self.policy.clip(self.media, part.path, notes), soundtrack=False))
             return [{"type": "audio"}]
         return handle
 
@@ -158,11 +179,11 @@ class HFMultimodalAdapter(ModelAdapter):
         def video(part):
             clip = self.policy.video(self.media, part, notes)
             times = ", ".join(f"{t:.1f}s" for t in clip.timestamps)
-            images.extend(clip.frames)
+            images.extend(self.fed_frames(clip.frames, clip, as_images=True))
             items = [{"type": "text", "text": f"Frames of the video at {times}:"}] + [{"type": "image"}] * len(clip.frames)
             track = self.policy.soundtrack(self.media, part, notes, fed="frames only")
             if track is not None:
-                audio.append(track.samples)
+                audio.append(self.fed_audio(track, soundtrack=True))
                 items += [{"type": "text", "text": "The video's soundtrack:"}, {"type": "audio"}]
             return items
 
@@ -191,9 +212,14 @@ class HFMultimodalAdapter(ModelAdapter):
 
     def prepare(self, request: Request) -> dict:
         """Decode the media and run the processor (CPU work, done ahead of the model by the prefetch)."""
-        kwargs, generate_kwargs, notes = self.processor_inputs(request)
+        sent = MediaReceipt()
+        token = _RECEIPT.set(sent)
+        try:
+            kwargs, generate_kwargs, notes = self.processor_inputs(request)
+        finally:
+            _RECEIPT.reset(token)
         inputs = self.processor(**kwargs, return_tensors="pt")
-        receipt = self.receipt(kwargs, generate_kwargs, inputs["input_ids"][0])
+        receipt = self.receipt(sent, generate_kwargs, inputs["input_ids"][0])
         return {"inputs": inputs, "generate_kwargs": generate_kwargs, "notes": notes, "receipt": receipt,
                 "max_new_tokens": request.max_new_tokens}
 
@@ -244,16 +270,11 @@ class HFMultimodalAdapter(ModelAdapter):
         pad = tokenizer.pad_token_id
         return int(pad if pad is not None else tokenizer.eos_token_id)
 
-    def receipt(self, kwargs: dict, generate_kwargs: dict, input_ids) -> dict:
-        """What the model received: the arrays handed to the processor (frames per video and their size,
-        seconds of each audio input, images) and how many placeholder tokens of each kind the final input holds."""
-        rate = int(kwargs.get("sampling_rate") or self.audio_rate)
-        videos = kwargs.get("videos") or []
-        audio = kwargs.get("audio") or kwargs.get("audios") or []
-        out = {"video": [{"frames": int(len(v)), "size": [int(v.shape[2]), int(v.shape[1])]}
-                         for v in videos if hasattr(v, "shape") and len(v.shape) == 4],
-               "audio": [{"seconds": round(len(a) / rate, 3), "rate": rate} for a in audio if hasattr(a, "__len__")],
-               "images": len(kwargs.get("images") or [])}
+    def receipt(self, sent: MediaReceipt, generate_kwargs: dict, input_ids) -> dict:
+        """What the model received: the media handed to the processor (per video its frames, their times and
+        size; per audio input its seconds, rate and whether it is a video's soundtrack; images), and how many
+        placeholder tokens of each kind the final input holds."""
+        out = sent.to_json()
         if generate_kwargs.get("use_audio_in_video"):
             out["audio_in_video"] = True  # the soundtrack is interleaved with its video's frames
         tokens = {}

@@ -35,7 +35,8 @@ import numpy as np
 
 from aurelia_harness.config import default_cache_dir
 from aurelia_harness.environments import environment_python, source_path
-from aurelia_harness.models import ModelAdapter, conversation
+from aurelia_harness.media import mime_type
+from aurelia_harness.models import MediaReceipt, ModelAdapter, conversation
 from aurelia_harness.types import Reply, Request
 
 
@@ -254,6 +255,7 @@ class IsolatedEnvAdapter(ModelAdapter):
         folder = Path(tempfile.mkdtemp(dir=self._scratch))
         try:
             messages, notes = self.encode(request, folder)
+            receipt = self.handed_over(messages)
             timeout = float(self.card.get("environment.request_timeout_s", 600))
             with self._lock:
                 self._ensure_running()
@@ -268,7 +270,31 @@ class IsolatedEnvAdapter(ModelAdapter):
                 raise torch.OutOfMemoryError(reply.get("error", "out of memory"))
             raise WorkerFailed(f"{self.card.name}: {reply.get('error', 'the worker failed')}")
         return Reply(str(reply.get("text", "")).strip(), input_tokens=int(reply.get("input_tokens") or 0),
-                     output_tokens=int(reply.get("output_tokens") or 0), notes=notes + list(reply.get("notes", [])))
+                     output_tokens=int(reply.get("output_tokens") or 0), notes=notes + list(reply.get("notes", [])),
+                     media=receipt)
+
+    def handed_over(self, messages: list[dict]) -> dict:
+        """The media receipt of what the worker is handed: decoded frames (with their times) and audio
+        arrays, or the files themselves when the model's own code reads them (a video's sound counts when
+        the worker is told to use it)."""
+        receipt = MediaReceipt()
+        for item in (i for m in messages for i in m["content"]):
+            if item["type"] == "video" and "path" in item:
+                path = Path(item["path"])
+                receipt.file("video", path, path.stat().st_size, mime_type(path), self.media.probe(path),
+                             sound_heard=bool(item.get("with_audio")))
+            elif item["type"] == "video":
+                receipt.frames(np.load(item["frames"], mmap_mode="r").shape, item["times"])
+                if item.get("soundtrack"):
+                    receipt.sound(len(np.load(item["soundtrack"], mmap_mode="r")), item["rate"], soundtrack=True)
+            elif item["type"] == "audio" and "path" in item:
+                path = Path(item["path"])
+                receipt.file("audio", path, path.stat().st_size, mime_type(path), self.media.probe(path))
+            elif item["type"] == "audio":
+                receipt.sound(len(np.load(item["file"], mmap_mode="r")), item["rate"], soundtrack=False)
+            elif item["type"] == "image":
+                receipt.image()
+        return receipt.to_json()
 
     def close(self) -> None:
         process = self._process

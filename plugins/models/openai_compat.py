@@ -36,10 +36,12 @@ import numpy as np
 
 from aurelia_harness import hookimpl
 from aurelia_harness.media import content_hash, mime_type
-from aurelia_harness.models import Accepts, ModelAdapter, conversation
+from aurelia_harness.models import Accepts, MediaReceipt, ModelAdapter, conversation
 from aurelia_harness.types import Reply, Request, VideoPart
 
 RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
+AUDIO_RATE = 16000  # Hz, mono: what the servers' audio inputs expect
+RECEIPT = "_receipt"  # a body item's marker: how it is written into the media receipt (removed before sending)
 
 
 class ServerError(Exception):
@@ -74,6 +76,13 @@ def wav_base64(samples: np.ndarray, rate: int) -> str:
         w.setframerate(rate)
         w.writeframes(pcm)
     return base64.b64encode(buf.getvalue()).decode()
+
+
+def audio_item(track: tuple[str, int], soundtrack: bool) -> dict:
+    """An `input_audio` item for an encoded clip (base64 WAV, its sample count)."""
+    data, samples = track
+    return {"type": "input_audio", "input_audio": {"data": data, "format": "wav"},
+            RECEIPT: lambda r: r.sound(samples, AUDIO_RATE, soundtrack)}
 
 
 class EncodedMedia:
@@ -131,16 +140,22 @@ class OpenAICompatibleAdapter(ModelAdapter):
         self.loaded = True
 
     # -- request body --------------------------------------------------------------------------------------
+    # Each media item of the body carries, until it is sent, a RECEIPT marker: how to write it into the
+    # request's media receipt. The receipt is read off the finished body, so it lists what was sent.
     def _video_parts(self, part: VideoPart, notes: list) -> list[dict]:
         spec = self.policy.video_spec(part)
         key = ("video", content_hash(part.path), self.video_mode, json.dumps(spec.to_json(), sort_keys=True))
         if self.video_mode == "video_url":
             url = self.encoded.get(key, lambda: f"data:{mime_type(part.path)};base64,"
                                    + base64.b64encode(part.path.read_bytes()).decode())
-            parts = [{"type": "video_url", "video_url": {"url": url}}]
+            info, size = self.media.probe(part.path), part.path.stat().st_size
+            # the server samples the file's frames; a soundtrack reaches the model only as its own item below
+            parts = [{"type": "video_url", "video_url": {"url": url},
+                      RECEIPT: lambda r: r.file("video", part.path, size, mime_type(part.path), info, sound_heard=False)}]
         else:
-            urls = self.encoded.get(key, lambda: [jpeg_data_url(f) for f in self.media.video(part.path, spec).frames])
+            urls, shape, times = self.encoded.get(key, lambda: self._jpeg_frames(part.path, spec))
             parts = [{"type": "image_url", "image_url": {"url": u}} for u in urls]
+            parts[0][RECEIPT] = lambda r: r.frames(shape, times)
         if part.with_audio and not self.accepts.audio:
             notes.append(f"{part.path.name}: soundtrack not sent ({self.card.name} takes no audio)")
         elif self.audio_in_video and part.with_audio:
@@ -148,41 +163,51 @@ class OpenAICompatibleAdapter(ModelAdapter):
             if track is None:
                 notes.append(f"{part.path.name} has no audio track: sent video only")
             else:
-                parts.append({"type": "input_audio", "input_audio": {"data": track, "format": "wav"},
-                              "from_video": True})
+                parts.append(audio_item(track, soundtrack=True))
         return parts
 
+    def _jpeg_frames(self, path, spec):
+        """The video's sampled frames as JPEG data URLs, with the frames' shape and times (for the receipt)."""
+        clip = self.media.video(path, spec)
+        return [jpeg_data_url(f) for f in clip.frames], clip.frames.shape, clip.timestamps
+
     def _audio_or_none(self, path):
-        clip = self.media.audio_or_none(path, 16000)
-        return None if clip is None or not len(clip.samples) else wav_base64(clip.samples, 16000)
+        clip = self.media.audio_or_none(path, AUDIO_RATE)
+        return None if clip is None or not len(clip.samples) else (wav_base64(clip.samples, AUDIO_RATE), len(clip.samples))
 
     def body(self, request: Request) -> tuple[dict, list[str]]:
+        """The request body and the notes for the record."""
+        body, notes, _ = self.body_and_receipt(request)
+        return body, notes
+
+    def body_and_receipt(self, request: Request) -> tuple[dict, list[str], dict]:
+        """The request body, the notes for the record, and the media receipt of what the body carries."""
         notes: list[str] = []
 
         def audio(part):
-            data = self.encoded.get(("audio", content_hash(part.path)),
-                                    lambda: wav_base64(self.media.audio(part.path, 16000).samples, 16000))
-            return [{"type": "input_audio", "input_audio": {"data": data, "format": "wav"}}]
+            def encode():
+                samples = self.media.audio(part.path, AUDIO_RATE).samples
+                return wav_base64(samples, AUDIO_RATE), len(samples)
+            return [audio_item(self.encoded.get(("audio", content_hash(part.path)), encode), soundtrack=False)]
 
         def image(part):
             url = self.encoded.get(("image", content_hash(part.path)),
                                    lambda: jpeg_data_url(self.media.image(part.path)))
-            return [{"type": "image_url", "image_url": {"url": url}}]
+            return [{"type": "image_url", "image_url": {"url": url}, RECEIPT: MediaReceipt.image}]
 
         messages = conversation(request, video=lambda part: self._video_parts(part, notes), audio=audio, image=image)
-        for message in messages:  # text-only (and system) messages as plain strings, as every server accepts
+        receipt = MediaReceipt()
+        for message in messages:
+            for item in message["content"]:  # the markers are ours, not the protocol's: written down, then dropped
+                item.pop(RECEIPT, lambda r: None)(receipt)
             if message["role"] == "system" or all(c["type"] == "text" for c in message["content"]):
+                # text-only (and system) messages as plain strings, as every server accepts
                 message["content"] = "".join(c.get("text", "") for c in message["content"])
         body = {"model": self.card.checkpoint, "messages": messages, "max_tokens": request.max_new_tokens,
                 "temperature": float(self.card.get("generation.temperature", request.temperature))}
-        sent_soundtrack = any(c["type"] == "input_audio" and c.get("from_video") for m in messages
-                              if isinstance(m["content"], list) for c in m["content"])
-        for m in messages:  # the marker is ours, not the protocol's
-            for c in m["content"] if isinstance(m["content"], list) else ():
-                c.pop("from_video", None)
-        if sent_soundtrack and self.policy.extra.get("use_audio_in_video"):
+        if any(a["soundtrack"] for a in receipt.audio) and self.policy.extra.get("use_audio_in_video"):
             body["mm_processor_kwargs"] = {"use_audio_in_video": True}
-        return body, notes
+        return body, notes, receipt.to_json()
 
     # -- transport -----------------------------------------------------------------------------------------
     def _post(self, payload: bytes) -> dict:
@@ -225,7 +250,7 @@ class OpenAICompatibleAdapter(ModelAdapter):
 
     def _one(self, request: Request) -> Reply:
         start = time.perf_counter()
-        body, notes = self.body(request)
+        body, notes, receipt = self.body_and_receipt(request)
         data = self._post(json.dumps(body).encode())
         try:
             message = data["choices"][0]["message"]
@@ -239,7 +264,7 @@ class OpenAICompatibleAdapter(ModelAdapter):
         usage = data.get("usage") or {}
         return Reply(str(content).strip(), input_tokens=int(usage.get("prompt_tokens") or 0),
                      output_tokens=int(usage.get("completion_tokens") or 0), seconds=time.perf_counter() - start,
-                     notes=notes)
+                     notes=notes, media=receipt)
 
 
 @hookimpl

@@ -117,16 +117,16 @@ class QwenOmniAdapter(HFMultimodalAdapter):
 
         def video(part):
             clip = self.policy.video(self.media, part, notes)
-            videos.append(self.even_frames(clip.frames))
+            videos.append(self.fed_frames(self.even_frames(clip.frames), clip))
             fps.append(clip.sampled_fps)
             track = self.policy.soundtrack(self.media, part, notes)
             if track is not None:  # the processor interleaves it with this video's frames
-                audio.append(track.samples)
+                audio.append(self.fed_audio(track, soundtrack=True))
                 audio_slots.append(len(videos) - 1)
             return [{"type": "video"}]
 
         def clip_audio(part):
-            audio.append(self.policy.clip(self.media, part.path, notes).samples)
+            audio.append(self.fed_audio(self.policy.clip(self.media, part.path, notes), soundtrack=False))
             audio_slots.append(None)
             return [{"type": "audio"}]
 

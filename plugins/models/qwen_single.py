@@ -58,7 +58,7 @@ class QwenVLAdapter(HFMultimodalAdapter):
 
         def video(part):
             clip = self.policy.video(self.media, part, notes)
-            videos.append(self.even_frames(clip.frames))
+            videos.append(self.fed_frames(self.even_frames(clip.frames), clip))
             fps.append(clip.sampled_fps)
             if part.with_audio:
                 notes.append(f"{part.path.name}: soundtrack not fed ({self.card.name} takes no audio)")
@@ -121,7 +121,7 @@ class QwenAudioAdapter(HFMultimodalAdapter):
                 notes.append(f"{part.path.name}: frames not fed ({self.card.name} hears only); its soundtrack was")
             else:
                 track = self.policy.clip(self.media, part.path, notes)
-            audio.append(track.samples)
+            audio.append(self.fed_audio(track, soundtrack=isinstance(part, VideoPart)))
             return [{"type": "audio", "audio_url": part.path.name}]
 
         conversation = self.walk(request, video=hear, audio=hear)
