@@ -42,8 +42,7 @@ class Sleeper(ModelAdapter):
     def prepare(self, request):
         shapes = []
         for part in request.media_parts():
-            clip = self.media.video(part.path, self.policy.video_spec(part))
-            track = self.policy.soundtrack(self.media, part, [])
+            clip, track = self.policy.video_and_soundtrack(self.media, part, [])
             shapes.append((clip.frames.shape, 0 if track is None else len(track.samples)))
         return shapes
 

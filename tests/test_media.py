@@ -367,3 +367,123 @@ def test_the_ffmpeg_binary_can_be_forced_either_way(monkeypatch, tmp_path):
     finally:
         monkeypatch.undo()
         ffmpeg_bin.ffmpeg_path.cache_clear()
+
+
+# -- reading per clip: seeking or straight through; the soundtrack beside the frames ------------------------
+
+
+@pytest.fixture(scope="module")
+def gop_clip(tmp_path_factory) -> Path:
+    """6 s at 20 fps of a moving test pattern (every frame differs), a keyframe every 40 frames, B-frames."""
+    path = tmp_path_factory.mktemp("gop") / "gop40.mp4"
+    ffmpeg("-f", "lavfi", "-i", "testsrc=s=96x64:r=20:d=6", "-f", "lavfi", "-i", "sine=f=500:d=6", "-c:v", "libx264",
+           "-pix_fmt", "yuv420p", "-g", "40", "-bf", "2", "-c:a", "aac", str(path))
+    return path
+
+
+def test_choose_reading_seeks_for_sparse_targets_and_reads_straight_for_dense_ones():
+    pts = list(range(0, 1000))  # 1000 frames, a keyframe every 100
+    plan = decode.FramePlan([p / 25 for p in pts], pts, list(range(0, 1000, 100)))
+    assert plan.keyframe_index(250) == 200 and plan.keyframe_index(99) == 0
+    assert decode.choose_reading(plan, [5, 505, 905]) == "seek"  # 3 short runs from their keyframes
+    assert decode.choose_reading(plan, list(range(5, 1000, 10))) == "straight"  # a seek would skip 4 frames a GOP
+    # a target just past each keyframe: seeking skips ~90 frames per GOP, far more than a seek costs
+    assert decode.choose_reading(plan, list(range(2, 1000, 100))) == "seek"
+    # the targets end each GOP: a seek would skip nothing
+    assert decode.choose_reading(plan, list(range(99, 1000, 100))) == "straight"
+
+
+def test_both_readings_give_the_same_exact_frames_on_a_dense_clip(gop_clip):
+    seek, seek_times, seek_info = decode.decode_frames(gop_clip, n_frames=40, reading="seek")
+    straight, straight_times, straight_info = decode.decode_frames(gop_clip, n_frames=40, reading="straight")
+    assert (seek_info["reading"], straight_info["reading"]) == ("seek", "straight")
+    assert straight_info["decoded"] == 120 and seek_info["decoded"] < 120  # straight: every frame, first to last
+    assert seek.shape == (40, 64, 96, 3) and np.array_equal(seek, straight)
+    assert np.array_equal(seek_times, straight_times)
+    assert len({f.tobytes() for f in seek}) == 40  # 40 different pictures: a frame off by one would show
+    times = [i / 20 for i in np.round(np.linspace(0, 119, 40)).astype(int)]  # the nearest of 120 frames at 20 fps
+    assert np.allclose(seek_times, times, atol=1e-3)
+    with pytest.raises(ValueError, match="unknown reading"):
+        decode.decode_frames(gop_clip, n_frames=4, reading="sideways")
+
+
+def test_the_reading_is_chosen_per_clip(gop_clip, clips):
+    store = MediaStore(None)
+    sparse = store.video(gop_clip, VideoSpec(n_frames=3, max_side=None))  # three GOPs, a frame each
+    dense = store.video(gop_clip, VideoSpec(n_frames=60, max_side=None))  # every other frame
+    one_gop = store.video(clips["silent"], VideoSpec(n_frames=3, max_side=None))  # one keyframe: nothing to skip
+    assert (sparse.info["reading"], dense.info["reading"], one_gop.info["reading"]) == ("seek", "straight", "straight")
+    forced = decode.decode_frames(gop_clip, n_frames=3, reading="straight")
+    assert np.array_equal(forced[0], sparse.frames) and np.array_equal(forced[1], sparse.timestamps)
+    assert sparse.info["decoded"] == 1 + 20 + 40 < forced[2]["decoded"] == 120  # 0; 59 from 40; 119 from 80
+
+
+def test_the_soundtrack_decoded_beside_the_frames_is_the_same_as_alone(gop_clip, clips, tmp_path):
+    spec = VideoSpec(n_frames=8, max_side=64)
+    for store in (MediaStore(None), MediaStore(tmp_path / "cache"), MediaStore(tmp_path / "cache")):
+        clip, track = store.video_and_audio(gop_clip, spec, 16000)
+        assert np.array_equal(clip.frames, decode.decode_frames(gop_clip, n_frames=8, max_side=64)[0])
+        assert track.rate == 16000 and np.array_equal(track.samples, decode.decode_audio(gop_clip, 16000))
+    assert store.hits == 2  # the third store read both from the cache the second wrote
+    clip, track = MediaStore(None).video_and_audio(clips["silent"], spec)
+    assert track is None and len(clip.frames) == 8
+
+
+def test_frames_and_soundtrack_really_overlap(gop_clip, monkeypatch):
+    frames_started, sound_started = threading.Event(), threading.Event()
+    real_frames, real_audio = decode.decode_frames, decode.decode_audio
+
+    def frames(*args, **kwargs):
+        frames_started.set()
+        assert sound_started.wait(5), "the soundtrack waited for the frames"
+        return real_frames(*args, **kwargs)
+
+    def audio(*args, **kwargs):
+        sound_started.set()
+        assert frames_started.wait(5), "the frames waited for the soundtrack"
+        return real_audio(*args, **kwargs)
+
+    monkeypatch.setattr(decode, "decode_frames", frames)
+    monkeypatch.setattr(decode, "decode_audio", audio)
+    store = MediaStore(None)
+    start = time.perf_counter()
+    clip, track = store.video_and_audio(gop_clip, VideoSpec(n_frames=4), 16000)
+    assert len(clip.frames) == 4 and track.seconds == pytest.approx(6.0, abs=0.1)
+    assert time.perf_counter() - start < 5  # neither side timed out waiting for the other
+    assert store.decode_seconds() == pytest.approx(time.perf_counter() - start, abs=0.5)  # counted once
+
+
+def test_errors_from_either_side_stay_the_samples_own(clips, gop_clip, monkeypatch):
+    store, spec = MediaStore(None), VideoSpec(n_frames=4)
+    with pytest.raises((DecodeFailed, NotMedia)):
+        store.video_and_audio(clips["truncated"], spec)
+    with pytest.raises(MediaMissing):
+        store.video_and_audio(clips["missing"], spec)
+    with pytest.raises(NoVideoStream):  # the frames' error first, although the file's sound is fine
+        store.video_and_audio(clips["wav"], spec)
+
+    def broken_sound(path, *args, **kwargs):
+        raise DecodeFailed(path, "undecodable audio stream (test)")
+
+    monkeypatch.setattr(decode, "decode_audio", broken_sound)
+    with pytest.raises(DecodeFailed, match="undecodable audio"):
+        store.video_and_audio(gop_clip, spec)
+    notes = []  # the policy asks for the sound only when the model hears it: then its failure is not raised
+    clip, track = MediaPolicy(frames=4, audio_in_video=False).video_and_soundtrack(store, VideoPart(gop_clip), notes)
+    assert track is None and len(clip.frames) == 4 and notes == []
+
+
+def test_the_policy_reads_frames_and_soundtrack_together_with_the_same_notes(clips):
+    policy = MediaPolicy(frames=4, audio_max_seconds=1.0)
+    expected = {"av": ["av.mp4: the model hears the first 1 s of its soundtrack; the frames cover the whole clip "
+                       "(4.0 s long; its audio input stops at 1 s)"],
+                "silent": ["silent.mp4 has no audio track: fed video only"]}
+    for name, notes in expected.items():
+        part, apart, together = VideoPart(clips[name]), [], []
+        clip, track = policy.video(MediaStore(None), part, apart), policy.soundtrack(MediaStore(None), part, apart)
+        clip2, track2 = policy.video_and_soundtrack(MediaStore(None), part, together)
+        assert apart == together == notes and np.array_equal(clip.frames, clip2.frames)
+        if name == "av":
+            assert len(track2.samples) == 16000 and np.array_equal(track.samples, track2.samples)
+        else:
+            assert track is None and track2 is None

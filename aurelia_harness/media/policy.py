@@ -79,18 +79,30 @@ class MediaPolicy:
         """The video part decoded under this policy (see video_spec), with a note on the record when its
         picture was turned upright from the container's display rotation."""
         clip = store.video(part.path, self.video_spec(part, frames))
-        turned = clip.info.get("rotation")
-        if turned:
-            _note(notes, f"{part.path.name} is flagged to be shown rotated by {turned} degrees: frames turned upright")
+        _note_rotation(clip, part, notes)
         return clip
 
     def soundtrack(self, store, part, notes: list, fed: str = "video only"):
         """The video's own soundtrack at this policy's rate, or None — with a note on the record when the
         file has none (a silent clip is normal). None, without a note, when the policy or the request
         (modality ablation "video") leaves it out. Cut to `audio_max_seconds`, with a note, when longer."""
-        if not (self.audio_in_video and getattr(part, "with_audio", True)):
+        if not self.hears(part):
             return None
-        track = store.audio_or_none(part.path, self.audio_rate)
+        return self._soundtrack_or_note(store.audio_or_none(part.path, self.audio_rate), part, notes, fed)
+
+    def video_and_soundtrack(self, store, part, notes: list, fed: str = "video only", frames: int | None = None):
+        """(video(...), soundtrack(...)) with the same notes, the soundtrack decoded beside the frames."""
+        if not self.hears(part):
+            return self.video(store, part, notes, frames), None
+        clip, track = store.video_and_audio(part.path, self.video_spec(part, frames), self.audio_rate)
+        _note_rotation(clip, part, notes)
+        return clip, self._soundtrack_or_note(track, part, notes, fed)
+
+    def hears(self, part) -> bool:
+        """Whether a video part's own soundtrack is fed beside its frames."""
+        return self.audio_in_video and getattr(part, "with_audio", True)
+
+    def _soundtrack_or_note(self, track, part, notes: list, fed: str):
         if track is None or not len(track.samples):
             _note(notes, f"{part.path.name} has no audio track: fed {fed}")
             return None
@@ -107,6 +119,12 @@ class MediaPolicy:
         _note(notes, f"{path.name}: the model hears the first {limit:g} s of {what} "
                      f"({track.seconds:.1f} s long; its audio input stops at {limit:g} s)")
         return dataclasses.replace(track, samples=track.samples[: int(round(limit * track.rate))])
+
+
+def _note_rotation(clip, part, notes: list) -> None:
+    turned = clip.info.get("rotation")
+    if turned:
+        _note(notes, f"{part.path.name} is flagged to be shown rotated by {turned} degrees: frames turned upright")
 
 
 def _note(notes: list, note: str) -> None:

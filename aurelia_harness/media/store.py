@@ -8,15 +8,18 @@ entry counts as a miss and is rewritten.
 Everything that touches a file (opening it, hashing it, decoding it) runs under the decode timeout in a
 daemon thread: a file that never answers (a FIFO without a writer, a stalled network mount) is that
 sample's `decode_timeout`, and the abandoned thread cannot keep the process from exiting.
+
+A video's frames and its soundtrack are read side by side (`video_and_audio`): PyAV releases the GIL while
+FFmpeg decodes, so the sound costs little on top of the frames.
 """
 
 from __future__ import annotations
 
+import concurrent.futures
 import hashlib
 import io
 import json
 import os
-import queue
 import tempfile
 import threading
 import time
@@ -168,10 +171,31 @@ class MediaStore:
         return AudioClip(samples, rate)
 
     def audio_or_none(self, path: Path, rate: int = 16000, stream: int | None = None) -> AudioClip | None:
+        start = time.perf_counter()
         try:
-            return self.audio(path, rate, stream)
+            return self._audio_or_none(path, rate, stream)
+        finally:
+            self._timed(start)
+
+    def _audio_or_none(self, path: Path, rate: int, stream: int | None) -> AudioClip | None:
+        try:
+            return self._audio(path, rate, stream)
         except NoAudioStream:
             return None
+
+    def video_and_audio(self, path: Path, spec: VideoSpec = VideoSpec(), rate: int = 16000,
+                        stream: int | None = None) -> tuple[VideoClip, AudioClip | None]:
+        """`video` and `audio_or_none` at once, the soundtrack decoded in a thread beside the frames. A
+        failure of the frames is raised first, as if they had been read alone; then one of the sound."""
+        start = time.perf_counter()
+        try:
+            if self.cache_dir is not None:
+                self._run(path, _checked_hash, path)  # hash the file here once, not in both threads
+            sound = _in_thread(self._audio_or_none, path, rate, stream, name=f"soundtrack-{Path(path).name}")
+            clip = self._video(path, spec)
+            return clip, sound.result()
+        finally:
+            self._timed(start)
 
     def image(self, path: Path) -> np.ndarray:
         """An image file as RGB uint8 (H, W, 3); unreadable files raise NotMedia."""
@@ -237,24 +261,30 @@ def run_with_timeout(path, timeout: float, fn, *args, **kwargs):
     """fn(*args, **kwargs) in a daemon thread, bounded by `timeout` seconds: DecodeTimeout when it takes
     longer (the thread cannot be killed; it is abandoned, and being a daemon it never holds up exit). Media
     errors pass through; any other failure is this file's DecodeFailed."""
-    answer: queue.Queue = queue.Queue(maxsize=1)
+    future = _in_thread(lambda: fn(*args, **kwargs), name=f"decode-{Path(path).name}")
+    done, _ = concurrent.futures.wait([future], timeout=timeout)
+    if not done:
+        raise DecodeTimeout(path, f"opening or decoding took longer than {timeout:g}s")
+    error = future.exception()
+    if error is None:
+        return future.result()
+    if isinstance(error, MediaError):
+        raise error
+    raise decode.DecodeFailed(path, f"{type(error).__name__}: {error}") from None
+
+
+def _in_thread(fn, *args, name: str = "decode") -> concurrent.futures.Future:
+    """fn(*args) started in a daemon thread; its future (which holds what it returned or raised)."""
+    future: concurrent.futures.Future = concurrent.futures.Future()
 
     def work():
         try:
-            answer.put((True, fn(*args, **kwargs)))
-        except BaseException as exc:  # handed to the caller, who raises it
-            answer.put((False, exc))
+            future.set_result(fn(*args))
+        except BaseException as exc:  # handed to whoever asks for the result
+            future.set_exception(exc)
 
-    threading.Thread(target=work, name=f"decode-{Path(path).name}", daemon=True).start()
-    try:
-        ok, value = answer.get(timeout=timeout)
-    except queue.Empty:
-        raise DecodeTimeout(path, f"opening or decoding took longer than {timeout:g}s") from None
-    if ok:
-        return value
-    if isinstance(value, MediaError):
-        raise value
-    raise decode.DecodeFailed(path, f"{type(value).__name__}: {value}") from None
+    threading.Thread(target=work, name=name, daemon=True).start()
+    return future
 
 
 def _checked_hash(path: Path) -> str:

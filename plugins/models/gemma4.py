@@ -73,14 +73,13 @@ class Gemma4Adapter(HFMultimodalAdapter):
         videos, metadata, images, audio, notes = [], [], [], [], []
 
         def video(part):
-            clip = self.policy.video(self.media, part, notes)
+            clip, track = self.policy.video_and_soundtrack(self.media, part, notes)
             videos.append(self.fed_frames(clip.frames, clip))
             # the processor prints each frame's time from fps and frame index: millisecond indices keep ours exact
             metadata.append(VideoMetadata(total_num_frames=int(clip.info.get("source_frames", len(clip.frames))),
                                           fps=1000.0, width=clip.frames.shape[2], height=clip.frames.shape[1],
                                           frames_indices=[int(round(t * 1000)) for t in clip.timestamps]))
             items = [{"type": "video"}]
-            track = self.policy.soundtrack(self.media, part, notes)
             if track is not None:
                 audio.append(self.fed_audio(track, soundtrack=True))
                 items.append({"type": "audio"})

@@ -177,11 +177,10 @@ class HFMultimodalAdapter(ModelAdapter):
         images, audio, notes = [], [], []
 
         def video(part):
-            clip = self.policy.video(self.media, part, notes)
+            clip, track = self.policy.video_and_soundtrack(self.media, part, notes, fed="frames only")
             times = ", ".join(f"{t:.1f}s" for t in clip.timestamps)
             images.extend(self.fed_frames(clip.frames, clip, as_images=True))
             items = [{"type": "text", "text": f"Frames of the video at {times}:"}] + [{"type": "image"}] * len(clip.frames)
-            track = self.policy.soundtrack(self.media, part, notes, fed="frames only")
             if track is not None:
                 audio.append(self.fed_audio(track, soundtrack=True))
                 items += [{"type": "text", "text": "The video's soundtrack:"}, {"type": "audio"}]

@@ -127,11 +127,10 @@ class IsolatedEnvAdapter(ModelAdapter):
             return str(path)
 
         def video(part):
-            clip = self.policy.video(self.media, part, notes)
+            clip, track = self.policy.video_and_soundtrack(self.media, part, notes, fed="frames only")
             item = {"type": "video", "name": part.path.name, "frames": save(clip.frames),
                     "times": [round(float(t), 4) for t in clip.timestamps],
                     "length": round(float(clip.info.get("length", 0.0)), 4), "soundtrack": None, "rate": rate}
-            track = self.policy.soundtrack(self.media, part, notes, fed="frames only")
             if track is not None:
                 item["soundtrack"] = save(track.samples)
             return [item]

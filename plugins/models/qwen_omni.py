@@ -116,10 +116,9 @@ class QwenOmniAdapter(HFMultimodalAdapter):
         videos, fps, images, audio, audio_slots, notes = [], [], [], [], [], []
 
         def video(part):
-            clip = self.policy.video(self.media, part, notes)
+            clip, track = self.policy.video_and_soundtrack(self.media, part, notes)
             videos.append(self.fed_frames(self.even_frames(clip.frames), clip))
             fps.append(clip.sampled_fps)
-            track = self.policy.soundtrack(self.media, part, notes)
             if track is not None:  # the processor interleaves it with this video's frames
                 audio.append(self.fed_audio(track, soundtrack=True))
                 audio_slots.append(len(videos) - 1)
