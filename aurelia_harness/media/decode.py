@@ -354,8 +354,9 @@ def decode_audio(path: Path, rate: int = 16000, stream_index: int | None = None)
         chunks = []
         try:
             for frame in container.decode(audio):
-                if resampler is None:  # planar float, the source's own channel layout
-                    resampler = av.AudioResampler(format="fltp", layout=frame.layout.name, rate=rate)
+                if resampler is None:  # planar float, the source's own channel layout, in 1 s chunks: per
+                    # small codec frame, the arrays' Python overhead costs more than the decoding itself
+                    resampler = av.AudioResampler(format="fltp", layout=frame.layout.name, rate=rate, frame_size=rate)
                 for out in resampler.resample(frame):
                     chunks.append(out.to_ndarray().mean(axis=0))
             for out in resampler.resample(None) if resampler is not None else ():
