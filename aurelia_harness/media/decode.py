@@ -150,8 +150,9 @@ def _frame_plan(container, stream) -> FramePlan:
     return FramePlan([p * tb for p in pts], pts, keys)
 
 
-# A seek flushes the decoder (its frame threads refill, the keyframe decodes first): measured with PyAV 18 on
-# H.264 and VP8 at 640x360 to 1280x720 as costing about as much as decoding 6-8 frames in a straight run.
+# A seek flushes the decoder and starts again at a keyframe (dearer than other frames): measured with PyAV 18
+# on H.264 and VP8, 640x360 to 1280x720, as 2-3 frames of a straight run with one thread and 5-8 with frame
+# threads. The high end leans to the straight read, whose frame threads can use free cores.
 SEEK_COST_FRAMES = 8
 
 
@@ -266,7 +267,6 @@ def decode_frames(path: Path, n_frames: int | None = None, fps: float | None = N
             if stream_index is not None:
                 raise NoVideoStream(path, f"has no video stream with index {stream_index}")
             raise NoVideoStream(path, _describe(path, container).no_video_reason)
-        video.thread_type = "AUTO"
         try:
             plan = _frame_plan(container, video)
         except av.error.FFmpegError as exc:
@@ -280,6 +280,12 @@ def decode_frames(path: Path, n_frames: int | None = None, fps: float | None = N
         reading = reading or choose_reading(plan, wanted)
         if reading not in ("seek", "straight"):
             raise ValueError(f"unknown reading {reading!r}: seek or straight")
+        # Frame threads refill their pipeline after every seek: on the short runs of a seeking read that costs
+        # more than they save (one thread was 10-25% faster here); a straight read is one long run.
+        if reading == "straight":
+            video.thread_type = "AUTO"
+        else:
+            video.codec_context.thread_count = 1
         got, turns, decoded = _decode_exact(container, video, plan, wanted, width, height, path, reading == "straight")
         frames = np.stack([got[i] for i in targets])
         stamps = np.array([plan.times[i] for i in targets], dtype=np.float64)
