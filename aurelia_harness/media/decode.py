@@ -311,9 +311,8 @@ def _pick(container, kind: str, index: int | None):
 def _decode_exact(container, stream, plan: FramePlan, wanted: list[int], width: int, height: int,
                   path, straight: bool) -> tuple[dict[int, np.ndarray], int, int]:
     """The wanted frames as RGB arrays turned upright, the quarter turns that took and how many frames were
-    decoded to reach them. Straight: decode on
-    from one target to the next, never jumping ahead; else jump to a target's keyframe when it lies past
-    the decoder's position."""
+    decoded to reach them. Straight: decode on from one target to the next, never jumping ahead; else jump
+    to a target's keyframe when it lies past the decoder's position."""
     import av
 
     out: dict[int, np.ndarray] = {}
@@ -351,8 +350,9 @@ _converters = threading.local()
 
 
 def _to_rgb(frame, width: int, height: int) -> np.ndarray:
-    """The frame as RGB uint8 at width x height. One swscale context per thread, reused across frames and
-    clips: PyAV otherwise makes one per frame, which costs more (~10 ms at 640x360) than the conversion."""
+    """The frame as RGB uint8 at width x height. One swscale context per thread, reused across frames (and
+    the clips a thread decodes): PyAV otherwise makes one per frame, which costs more (~10 ms at 640x360)
+    than the conversion."""
     from av.video.reformatter import VideoReformatter
 
     converter = getattr(_converters, "rgb", None)
@@ -376,8 +376,9 @@ def decode_audio(path: Path, rate: int = 16000, stream_index: int | None = None)
         chunks = []
         try:
             for frame in container.decode(audio):
-                if resampler is None:  # planar float, the source's own channel layout, in 1 s chunks: per
-                    # small codec frame, the arrays' Python overhead costs more than the decoding itself
+                if resampler is None:
+                    # planar float in the source's own channel layout, in 1 s chunks: array work per small
+                    # codec frame cost more than the decoding itself
                     resampler = av.AudioResampler(format="fltp", layout=frame.layout.name, rate=rate, frame_size=rate)
                 for out in resampler.resample(frame):
                     chunks.append(out.to_ndarray().mean(axis=0))

@@ -10,7 +10,8 @@ daemon thread: a file that never answers (a FIFO without a writer, a stalled net
 sample's `decode_timeout`, and the abandoned thread cannot keep the process from exiting.
 
 A video's frames and its soundtrack are read side by side (`video_and_audio`): PyAV releases the GIL while
-FFmpeg decodes, so the sound costs little on top of the frames.
+FFmpeg decodes, so where a core is free the sound costs little on top of the frames (where every core is
+busy it saves nothing; docs/performance.md).
 """
 
 from __future__ import annotations
