@@ -89,7 +89,7 @@ def test_shipped_weights_match_their_manifest_and_load_through_the_card():
 
 
 def answers(run: Path) -> dict[str, float]:
-    return {r["sample_id"]: r["score"]["value"] for r in Journal(run).read() if r.get("score")}
+    return {r.sample_id: float(r.score) for r in Journal(run).read() if not r.error and r.score is not None}
 
 
 def test_ci_guard_catches_the_soundtrack_switched_off(tmp_path, capsys):
