@@ -6,7 +6,6 @@ answers with JSON describing what it was called with. The real repositories need
 import json
 import os
 import sys
-import wave
 from pathlib import Path
 
 import pytest
@@ -604,25 +603,36 @@ GOLDEN_CARDS = {"pandagpt": ("pandagpt-13b", "pandagpt"), "next-gpt": ("next-gpt
                 "video-salmonn": ("video-salmonn-7b", "video-salmonn")}
 
 
-@pytest.mark.parametrize("adapter", sorted(GOLDEN_CARDS))
-def test_the_call_into_the_authors_code_golden_snapshot(adapter, clips, tmp_path):
+GOLDEN_QUESTION = "Which comes first?\nA. red\nB. blue\nAnswer with the letter."
+
+
+def check_golden_call(registry, adapter: str, name: str, golden_name: str, video: Path, tmp_path: Path) -> None:
     """The paper card's own settings, one fixed request: the exact call the worker makes into the authors' code."""
-    name, golden_name = GOLDEN_CARDS[adapter]
-    paper_card = REGISTRY.card(name)
-    model = REGISTRY.adapter(adapter)(paper_card, MediaStore(tmp_path / "m"))
-    text = model.prompt_text(ask(VideoPart(clips["av"]), TextPart("Which comes first?\nA. red\nB. blue\nAnswer with the letter.")))
+    model = registry.adapter(adapter)(registry.card(name), MediaStore(tmp_path / "m"))
+    text = model.prompt_text(ask(VideoPart(video), TextPart(GOLDEN_QUESTION)))
     golden = GOLDEN / f"{golden_name}.txt"
     assert text == golden.read_text(), f"the call into {adapter}'s code changed; review, then update {golden}"
 
 
+def check_pinned_card(registry, adapter: str, name: str):
+    """A paper card names its adapter, pins its code at a full commit, and says what its soundtrack becomes."""
+    paper_card = registry.card(name)
+    assert paper_card.adapter == adapter and adapter in registry.adapters
+    source = paper_card.get("environment.source")
+    assert len(source["rev"]) == 40 and source["rev"] in paper_card.get("code")
+    assert paper_card.get("environment.requirements_files") and paper_card.get("soundtrack")
+    assert paper_card.get("sources") and paper_card.get("verified")
+    return paper_card
+
+
+@pytest.mark.parametrize("adapter", sorted(GOLDEN_CARDS))
+def test_the_call_into_the_authors_code_golden_snapshot(adapter, clips, tmp_path):
+    check_golden_call(REGISTRY, adapter, *GOLDEN_CARDS[adapter], clips["av"], tmp_path)
+
+
 def test_paper_cards_pin_their_code_and_say_what_happens_to_the_soundtrack():
     for adapter, (name, _) in GOLDEN_CARDS.items():
-        paper_card = REGISTRY.card(name)
-        assert paper_card.adapter == adapter and adapter in REGISTRY.adapters
-        source = paper_card.get("environment.source")
-        assert len(source["rev"]) == 40 and source["rev"] in paper_card.get("code")
-        assert paper_card.get("environment.requirements_files") and paper_card.get("soundtrack")
-        assert paper_card.get("sources") and paper_card.get("verified")
+        check_pinned_card(REGISTRY, adapter, name)
     for name in ("av-llm-13b", "bay-cat-7b"):
         assert "no public" in REGISTRY.card(name).get("weights") or "no published" in REGISTRY.card(name).get("weights")
     assert "Google Drive" in REGISTRY.card("avicuna-7b").get("weights")

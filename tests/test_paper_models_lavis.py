@@ -4,7 +4,6 @@ config keys and processor signatures (read at the commits the cards pin), whose 
 describing what it was given. The real repositories need GPUs and their weights."""
 
 import os
-from pathlib import Path
 
 import pytest
 
@@ -14,12 +13,11 @@ from aurelia_harness.media import MediaStore
 from aurelia_harness.plugins import discover
 from aurelia_harness.types import AudioPart, ImagePart, TextPart, VideoPart
 
-from test_paper_models import WAV_INFO, ask, card, checkpoint_file, is_wav, seen, write_tree
+from test_paper_models import (WAV_INFO, ask, card, check_golden_call, check_pinned_card, checkpoint_file, is_wav,
+                               seen, write_tree)
 
 MODULES = ["avharness_plugins.models.xinstructblip", "avharness_plugins.models.crema"]
 REGISTRY = discover(extra=MODULES)
-GOLDEN = Path(__file__).parent / "golden"
-QUESTION = "Which comes first?\nA. red\nB. blue\nAnswer with the letter."
 
 # OmegaConf as far as the workers use it (the harness's environment has no omegaconf): load YAML into nodes
 OMEGACONF = '''
@@ -445,19 +443,13 @@ GOLDEN_CARDS = {"x-instructblip": "x-instructblip-13b", "crema": "crema-4b"}
 
 @pytest.mark.parametrize("adapter", sorted(GOLDEN_CARDS))
 def test_the_call_into_the_authors_code_golden_snapshot(adapter, clips, tmp_path):
-    """The paper card's own settings, one fixed request: the exact call the worker makes into the authors' code."""
-    model = REGISTRY.adapter(adapter)(REGISTRY.card(GOLDEN_CARDS[adapter]), MediaStore(tmp_path / "m"))
-    text = model.prompt_text(ask(VideoPart(clips["av"]), TextPart(QUESTION)))
-    golden = GOLDEN / f"{adapter}.txt"
-    assert text == golden.read_text(), f"the call into {adapter}'s code changed; review, then update {golden}"
+    check_golden_call(REGISTRY, adapter, GOLDEN_CARDS[adapter], adapter, clips["av"], tmp_path)
 
 
 def test_the_lavis_cards_pin_their_code_and_cite_every_setting():
     for adapter, name in GOLDEN_CARDS.items():
-        paper_card = REGISTRY.card(name)
-        assert paper_card.adapter == adapter and adapter in REGISTRY.adapters
+        paper_card = check_pinned_card(REGISTRY, adapter, name)
         source = paper_card.get("environment.source")
-        assert len(source["rev"]) == 40 and source["rev"] in paper_card.get("code")
         assert paper_card.get("environment.requirements_files") == ["requirements.txt"]
         assert "test_paper_models_lavis.py" in paper_card.get("verified")
         sources = paper_card.get("sources")

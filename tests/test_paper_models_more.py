@@ -3,7 +3,6 @@ VITA), driven as tests/test_paper_models.py drives the first five: through a sta
 repository with the same module paths, entry points and loader defaults (read at the commits the cards pin),
 whose entry point answers with JSON describing what it was called with."""
 
-import json
 
 import pytest
 
@@ -14,7 +13,8 @@ from aurelia_harness.plugins import discover
 from aurelia_harness.types import AudioPart, ImagePart, TextPart, VideoPart
 from avharness_plugins.models.authors_code import load_family
 
-from test_paper_models import GOLDEN, WAV_INFO, ask, card, checkpoint_file, is_wav, seen, write_tree
+from test_paper_models import (WAV_INFO, ask, card, check_golden_call, check_pinned_card, checkpoint_file,
+                               is_wav, seen, write_tree)
 
 FAMILIES = ["macaw_llm", "imagebind_llm", "vita"]
 MODULES = [f"avharness_plugins.models.{f}" for f in FAMILIES]
@@ -511,22 +511,13 @@ GOLDEN_CARDS = {"macaw-llm": ("macaw-llm-7b", "macaw-llm"), "imagebind-llm": ("i
 
 @pytest.mark.parametrize("adapter", sorted(GOLDEN_CARDS))
 def test_the_call_into_the_authors_code_golden_snapshot(adapter, clips, tmp_path):
-    """The paper card's own settings, one fixed request: the exact call the worker makes into the authors' code."""
-    name, golden_name = GOLDEN_CARDS[adapter]
-    model = REGISTRY.adapter(adapter)(REGISTRY.card(name), MediaStore(tmp_path / "m"))
-    text = model.prompt_text(ask(VideoPart(clips["av"]), TextPart("Which comes first?\nA. red\nB. blue\nAnswer with the letter.")))
-    golden = GOLDEN / f"{golden_name}.txt"
-    assert text == golden.read_text(), f"the call into {adapter}'s code changed; review, then update {golden}"
+    check_golden_call(REGISTRY, adapter, *GOLDEN_CARDS[adapter], clips["av"], tmp_path)
 
 
 def test_the_three_cards_pin_their_code_and_say_what_happens_to_the_soundtrack():
     for adapter, (name, _) in GOLDEN_CARDS.items():
-        paper_card = REGISTRY.card(name)
-        assert paper_card.adapter == adapter and adapter in REGISTRY.adapters
-        source = paper_card.get("environment.source")
-        assert len(source["rev"]) == 40 and source["rev"] in paper_card.get("code")
-        assert paper_card.get("environment.requirements_files") and paper_card.get("soundtrack")
-        assert paper_card.get("sources") and "test_paper_models_more.py" in paper_card.get("verified")
+        paper_card = check_pinned_card(REGISTRY, adapter, name)
+        assert "test_paper_models_more.py" in paper_card.get("verified")
         assert all(" @ " in where or where.startswith("ours") for where in paper_card.get("sources").values())
     assert "spoken question" in REGISTRY.card("vita-7b").get("soundtrack")
     assert REGISTRY.card("vita-7b").get("media.audio_in_video") is False
