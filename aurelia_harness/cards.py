@@ -75,7 +75,28 @@ class ModelCard:
     def hash(self) -> str:
         # documentation and presets not in use change nothing the model gets; the preset in use is merged in
         payload = {k: v for k, v in self.to_json().items() if k not in UNHASHED}
+        weights = self.trained_weights()
+        if weights:  # a project-trained checkpoint: retrained weights are another model (resume, reasoning cache)
+            payload["trained_weights"] = weights
         return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+    def trained_weights(self) -> dict:
+        """For a relative local checkpoint written by the project's training scripts (a folder beside the card
+        with a manifest.json): its weight files' sha256 from that manifest; else {}."""
+        checkpoint = self.checkpoint
+        if not checkpoint or checkpoint.startswith("builtin:") or Path(checkpoint).expanduser().is_absolute():
+            return {}
+        project = Path(__file__).resolve().parents[1]
+        for base in (Path(self.source).parent if self.source else None, project):
+            manifest = base / checkpoint / "manifest.json" if base is not None else None
+            if manifest is not None and manifest.is_file():
+                try:
+                    files = json.loads(manifest.read_text()).get("files", {})
+                except (OSError, ValueError):
+                    return {}
+                return {name: entry.get("sha256") for name, entry in sorted(files.items())
+                        if name.endswith(".safetensors")}
+        return {}
 
     def remote_code_refusal(self, config) -> str | None:
         """None when this card may run; else why not. A card that asks to run code from the hub

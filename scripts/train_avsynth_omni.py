@@ -494,6 +494,40 @@ def held_out_accuracy(thinker, items: list[dict], pad: int, batch_size: int) -> 
     return {c: round(sum(v) / len(v), 3) for c, v in right.items()}
 
 
+def train_steps(thinker, items: list[dict], weight, cfg: dict, rng: random.Random, pad: int, evaluate, log):
+    """AdamW over batches of one (category, modality) pool each, drawn with weight(category, modality);
+    `evaluate()` every cfg["eval_every"] steps and at the end. Returns (losses, history)."""
+    import torch
+
+    pools: dict[tuple, list] = {}
+    for item in items:
+        pools.setdefault((item["category"], item["modality"]), []).append(item)
+    keys = sorted(pools)
+    weights = [weight(c, m) for c, m in keys]
+    optimizer = torch.optim.AdamW(thinker.parameters(), lr=cfg["lr"], betas=(0.9, 0.98),
+                                  weight_decay=cfg["weight_decay"])
+    losses, history = [], []
+    for step in range(cfg["steps"]):
+        key = rng.choices(keys, weights)[0]
+        batch = collate(rng.sample(pools[key], min(cfg["batch_size"], len(pools[key]))), pad)
+        for group in optimizer.param_groups:
+            group["lr"] = learning_rate(step, cfg)
+        loss = answer_loss(thinker, batch)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(thinker.parameters(), cfg["clip"])
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        losses.append(float(loss.detach()))
+        if (step + 1) % 50 == 0:
+            log(f"step {step + 1}/{cfg['steps']} loss {sum(losses[-50:]) / 50:.4f} lr {learning_rate(step, cfg):.2e}")
+        if (step + 1) % cfg["eval_every"] == 0 or step + 1 == cfg["steps"]:
+            accuracy = evaluate()
+            history.append({"step": step + 1, "loss": round(sum(losses[-50:]) / len(losses[-50:]), 4),
+                            "held_out_exact": accuracy})
+            log(f"held-out exact: {accuracy}")
+    return losses, history
+
+
 # ---- main ------------------------------------------------------------------------------------------
 
 def sha256(path: Path) -> str:
@@ -599,32 +633,9 @@ def main(argv: list[str] | None = None) -> int:
     pad = processor.tokenizer.convert_tokens_to_ids("<|endoftext|>")
     log(f"thinker: {sum(p.numel() for p in thinker.parameters()):,} parameters; "
         f"{len(train_items)} training requests, {len(held_items)} held out")
-    pools: dict[tuple, list] = {}
-    for item in train_items:
-        pools.setdefault((item["category"], item["modality"]), []).append(item)
-    keys = sorted(pools)
-    weights = [WEIGHTS[c] * (1.0 if m == "av" else ABLATED_SHARE) for c, m in keys]
-    optimizer = torch.optim.AdamW(thinker.parameters(), lr=cfg["lr"], betas=(0.9, 0.98),
-                                  weight_decay=cfg["weight_decay"])
-    losses, history, train_start = [], [], time.time()
-    for step in range(cfg["steps"]):
-        key = rng.choices(keys, weights)[0]
-        batch = collate(rng.sample(pools[key], min(cfg["batch_size"], len(pools[key]))), pad)
-        for group in optimizer.param_groups:
-            group["lr"] = learning_rate(step, cfg)
-        loss = answer_loss(thinker, batch)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(thinker.parameters(), cfg["clip"])
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-        losses.append(float(loss.detach()))
-        if (step + 1) % 50 == 0:
-            log(f"step {step + 1}/{cfg['steps']} loss {sum(losses[-50:]) / 50:.4f} lr {learning_rate(step, cfg):.2e}")
-        if (step + 1) % cfg["eval_every"] == 0 or step + 1 == cfg["steps"]:
-            accuracy = held_out_accuracy(thinker, held_items, pad, cfg["batch_size"])
-            history.append({"step": step + 1, "loss": round(sum(losses[-50:]) / len(losses[-50:]), 4),
-                            "held_out_exact": accuracy})
-            log(f"held-out exact answers: {accuracy}")
+    train_start = time.time()
+    losses, history = train_steps(thinker, train_items, lambda c, m: WEIGHTS[c] * (1.0 if m == "av" else ABLATED_SHARE),
+                                  cfg, rng, pad, lambda: held_out_accuracy(thinker, held_items, pad, cfg["batch_size"]), log)
     train_seconds = time.time() - train_start
     record = {
         "model": "avsynth-omni", "card": str(CARD.relative_to(ROOT)), "script": "scripts/train_avsynth_omni.py",

@@ -10,6 +10,8 @@ import json
 import math
 from pathlib import Path
 
+import pytest
+
 from aurelia_harness.cli import main
 from aurelia_harness.journal import Journal
 
@@ -69,22 +71,24 @@ def test_training_questions_follow_the_generator_rules():
     assert asked["count-0000-red"]["question"] == "How many beeps sound while the screen is red?"
 
 
-def test_shipped_weights_match_their_manifest_and_load_through_the_card():
+@pytest.mark.parametrize("name", ["avsynth-omni", "avsynth-agent", "avsynth-reader"])
+def test_shipped_weights_match_their_manifest_and_load_through_the_card(name):
     from aurelia_harness.cards import load_card
     from plugins.models.qwen_omni import QwenOmniAdapter
 
-    manifest = json.loads((SHIPPED / "manifest.json").read_text())
+    shipped_dir = ROOT / "model_cards" / "trained" / name
+    manifest = json.loads((shipped_dir / "manifest.json").read_text())
     assert manifest["files"], "the manifest lists no files"
-    for name, entry in manifest["files"].items():
-        path = SHIPPED / name
-        assert path.stat().st_size == entry["bytes"] <= MAX_FILE_BYTES, name
-        assert sha256(path) == entry["sha256"], f"{name} differs from its manifest: retrain or rewrite it"
-    shipped = {p.name for p in SHIPPED.iterdir() if p.is_file()} - {"manifest.json"}
+    for file, entry in manifest["files"].items():
+        path = shipped_dir / file
+        assert path.stat().st_size == entry["bytes"] <= MAX_FILE_BYTES, file
+        assert sha256(path) == entry["sha256"], f"{file} differs from its manifest: retrain or rewrite it"
+    shipped = {p.name for p in shipped_dir.iterdir() if p.is_file()} - {"manifest.json"}
     assert shipped == set(manifest["files"]), "files beside the weights that the manifest does not list"
     assert manifest["data"]["seed"] != 0 and manifest["disjoint_from_evaluation"]["evaluation_seed"] == 0
     assert manifest["disjoint_from_evaluation"]["identical_files"] == 0
-    card = load_card(ROOT / "model_cards" / "avsynth-omni.toml")
-    assert Path(QwenOmniAdapter(card, None, "cpu").checkpoint_path()).resolve() == SHIPPED.resolve()
+    card = load_card(ROOT / "model_cards" / f"{name}.toml")
+    assert Path(QwenOmniAdapter(card, None, "cpu").checkpoint_path()).resolve() == shipped_dir.resolve()
     assert "AVSynth" in card.get("scope") and not card.pipeline_check
 
 
@@ -109,3 +113,22 @@ def test_ci_guard_catches_the_soundtrack_switched_off(tmp_path, capsys):
     assert "no significant regression" in capsys.readouterr().out
     assert main(["compare", str(shipped), str(muted), "--fail-on-regression"]) == 1
     assert "significant regression" in capsys.readouterr().out
+
+
+def test_retrained_weights_change_the_card_hash(tmp_path):
+    """Resume keys and AURELIA's reasoning cache hold the card hash: new weights must not reuse old records."""
+    import shutil
+
+    from aurelia_harness.cards import load_card
+
+    shutil.copy(ROOT / "model_cards" / "avsynth-omni.toml", tmp_path / "avsynth-omni.toml")
+    (tmp_path / "trained" / "avsynth-omni").mkdir(parents=True)
+    manifest = json.loads((SHIPPED / "manifest.json").read_text())
+    (tmp_path / "trained" / "avsynth-omni" / "manifest.json").write_text(json.dumps(manifest))
+    before = load_card(tmp_path / "avsynth-omni.toml")
+    before_hash = before.hash
+    assert before.trained_weights() == {"model.safetensors": manifest["files"]["model.safetensors"]["sha256"]}
+    manifest["files"]["model.safetensors"]["sha256"] = "0" * 64
+    (tmp_path / "trained" / "avsynth-omni" / "manifest.json").write_text(json.dumps(manifest))
+    after = load_card(tmp_path / "avsynth-omni.toml")
+    assert after.hash != before_hash and after.trained_weights()["model.safetensors"] == "0" * 64
