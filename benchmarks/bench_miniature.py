@@ -13,7 +13,8 @@ and avsynth-reader (weaker: 2 frames a second, less data; trained to read a bloc
   and resumed by a later invocation), then both targets run with `--reasoning` that file (no agent call is
   repeated), with `target_receives = steps_and_answers` and with `steps`;
 - the critic's score over iterations: a distill run with `early_stop = false` and T = max(--iterations),
-  so every sample is scored at every iteration; with it, the agent's own final answer per iteration.
+  so every sample is scored at every iteration (with --skip-trajectory: read from the largest T's
+  early-stopping loops instead); with it, the agent's own final answer per iteration.
 
 Paired tests are the two-sided exact McNemar of aurelia_harness.compare over the five answer tasks' samples
 pooled (count, compositional, geo, sync, dance; caption keyword recall is reported beside). Agent calls per
@@ -135,7 +136,8 @@ def main() -> int:
                         help="passed to every run (e.g. model.avsynth-agent.checkpoint=PATH to try other weights)")
     parser.add_argument("--distill-only", action="store_true",
                         help="only the agents' work (reasoning files), e.g. while a target is still training")
-    parser.add_argument("--skip-trajectory", action="store_true", help="leave out the early_stop = false run")
+    parser.add_argument("--skip-trajectory", action="store_true", help="leave out the early_stop = false run: the score by iteration is then "
+                        "read from the largest T's early-stopping loops")
     args = parser.parse_args()
     values = [int(t) for t in args.iterations.split(",")]
     data = avsynth.dataset_dir(default_cache_dir() / "data", args.per_task, 0)
@@ -175,17 +177,21 @@ def main() -> int:
                 result["runs"][f"{m}/T{t}/{receives}"] = {"target": m, "T": t, "receives": receives,
                                                           **summary(got), "vs_baseline": paired(base[m], got)}
         result["runs"][f"agents/T{t}"] = {**agent_cost(loops), "agent_final_answer_accuracy": agent_accuracy(loops, truth)}
-    if not args.skip_trajectory:
-        loops = reasoning_records(args.out / f"trajectory-T{top}.jsonl")
-        rows = []
-        for i in range(top):
-            scored = [r["iterations"][i]["score"] for r in loops if i < len(r["iterations"])
-                      and r["iterations"][i]["score"] is not None]
-            rows.append({"iteration": i + 1, "scored": len(scored),
-                         "mean_score": sum(scored) / len(scored) if scored else None,
-                         "at_threshold": sum(s >= 6 for s in scored) / len(scored) if scored else None,
-                         "agent_final_answer_accuracy": agent_accuracy(loops, truth, i)})
-        result["trajectory"] = rows
+    # the critic's score by iteration: from the early_stop = false run, or (--skip-trajectory) from the largest
+    # T's early-stopping loops, where only samples still below the threshold go on
+    result["trajectory_source"] = (f"reasoning-T{top}.jsonl (early stop)" if args.skip_trajectory
+                                   else f"trajectory-T{top}.jsonl (early_stop = false)")
+    loops = reasoning_records(args.out / (f"reasoning-T{top}.jsonl" if args.skip_trajectory
+                                          else f"trajectory-T{top}.jsonl"))
+    rows = []
+    for i in range(top):
+        scored = [r["iterations"][i]["score"] for r in loops if i < len(r["iterations"])
+                  and r["iterations"][i]["score"] is not None]
+        rows.append({"iteration": i + 1, "scored": len(scored),
+                     "mean_score": sum(scored) / len(scored) if scored else None,
+                     "at_threshold": sum(s >= 6 for s in scored) / len(scored) if scored else None,
+                     "agent_final_answer_accuracy": agent_accuracy(loops, truth, i)})
+    result["trajectory"] = rows
     result["seconds"] = seconds
     (args.out / "miniature.json").write_text(json.dumps(result, indent=2) + "\n")
 
@@ -212,7 +218,7 @@ def main() -> int:
         print(f"| {t} | {a['agent_calls_per_sample']:.2f} | {a['iterations_per_sample']:.2f} | "
               f"{a['reached_threshold']:.2f} | {'-' if acc is None else f'{acc:.2f}'} |")
     if "trajectory" in result:
-        print("\nThe critic's score by iteration (early_stop = false: every sample scored every time):\n")
+        print(f"\nThe critic's score by iteration ({result['trajectory_source']}):\n")
         print("| iteration | scored | mean score | at threshold (>= 6) | agent's final answer right |")
         print("|---:|---:|---:|---:|---:|")
         for r in result["trajectory"]:
