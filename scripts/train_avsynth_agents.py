@@ -50,7 +50,7 @@ from aurelia_harness.config import default_cache_dir  # noqa: E402
 from aurelia_harness.media import MediaStore  # noqa: E402
 from aurelia_harness.strategy import format_options  # noqa: E402
 from aurelia_harness.tasks import read_manifest  # noqa: E402
-from aurelia_harness.types import VideoPart  # noqa: E402
+from aurelia_harness.types import Message, Request, TextPart, VideoPart  # noqa: E402
 from plugins.strategies import Baseline  # noqa: E402
 from plugins.strategies.aurelia import PROMPTS, Aurelia  # noqa: E402
 from plugins.tasks import avsynth  # noqa: E402
@@ -176,8 +176,6 @@ def agent_lessons(sample, category: str, pool: list[list[str]], rng: random.Rand
     summary = PROMPTS["summarizer"].format(
         question=sample.question, steps=numbered, step_answers="\n".join(f"{i + 1}. {x}" for i, x in enumerate(given)),
         final_answer=final)
-    from aurelia_harness.types import Message, Request, TextPart
-
     out.append(Lesson(sample, category, "summarizer", Request((Message("user", (TextPart(summary),)),), max_new_tokens=256),
                       caption_of(category, given, sample.question), False))
     shown, wrong = perturbed(answers, pool, rng.choices(WRONG_FACTS, WRONG_WEIGHTS)[0], rng)
@@ -361,9 +359,11 @@ def main(argv: list[str] | None = None) -> int:
     pad = processor.tokenizer.convert_tokens_to_ids("<|endoftext|>")
     log(f"thinker: {sum(p.numel() for p in thinker.parameters()):,} parameters; {len(train_items)} training lessons, "
         f"{len(held_items)} held out")
+    per_lesson = lambda item: f"{item['modality']}/{item['category']}"  # modality holds the lesson kind
     train_start = time.time()
     losses, history = base.train_steps(thinker, train_items, lambda c, kind: base.WEIGHTS[c] * recipe["kinds"][kind], cfg,
-                                       rng, pad, lambda: held_out_exact(thinker, held_items, pad, cfg["batch_size"]), log)
+                                       rng, pad, lambda: base.held_out_accuracy(thinker, held_items, pad, cfg["batch_size"],
+                                                                                per_lesson), log)
     record = {
         "model": recipe["card"], "recipe": args.recipe, "card": str(card_path.relative_to(ROOT)),
         "script": "scripts/train_avsynth_agents.py",
@@ -387,30 +387,6 @@ def main(argv: list[str] | None = None) -> int:
     base.save(model, processor, out, record)
     log(f"wrote {out} (final loss {record['final_loss']})")
     return 0
-
-
-def held_out_exact(thinker, items: list[dict], pad: int, batch_size: int) -> dict[str, float]:
-    """Per lesson kind and category: share of held-out lessons whose every target token is the argmax."""
-    import torch
-
-    groups: dict[tuple, list] = {}
-    for item in items:
-        groups.setdefault((item["modality"], item["category"]), []).append(item)
-    out = {}
-    thinker.eval()
-    with torch.inference_mode():
-        for (kind, category), group in sorted(groups.items()):
-            right = []
-            for start in range(0, len(group), batch_size):
-                batch = base.collate(group[start:start + batch_size], pad)
-                labels = batch.pop("labels")
-                batch.pop("described"), batch.pop("moments")
-                guess = thinker(**batch).logits[:, :-1].argmax(-1)
-                gold, where = labels[:, 1:], labels[:, 1:] != -100
-                right += ((guess == gold) | ~where).all(-1).tolist()
-            out[f"{kind}/{category}"] = round(sum(right) / len(right), 3)
-    thinker.train()
-    return out
 
 
 if __name__ == "__main__":

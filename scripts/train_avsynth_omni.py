@@ -468,19 +468,20 @@ def learning_rate(step: int, cfg: dict) -> float:
     return cfg["lr"] * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
-def held_out_accuracy(thinker, items: list[dict], pad: int, batch_size: int) -> dict[str, float]:
-    """Per category: share of held-out requests whose every target token is the argmax (teacher forced)."""
+def held_out_accuracy(thinker, items: list[dict], pad: int, batch_size: int,
+                      label=lambda item: item["category"] if item["modality"] == "av" else None) -> dict[str, float]:
+    """Per label (default: the category, full-input requests only; None leaves an item out): share of held-out
+    requests whose every target token is the argmax (teacher forced)."""
     import torch
 
     groups: dict[tuple, list] = {}
     for item in items:
-        groups.setdefault((item["category"], item["modality"]), []).append(item)
+        if label(item) is not None:  # a batch shares one modality (collate)
+            groups.setdefault((label(item), item["modality"]), []).append(item)
     right: dict[str, list] = {}
     thinker.eval()
     with torch.inference_mode():
-        for (category, modality), group in sorted(groups.items()):
-            if modality != "av":
-                continue
+        for (name, _), group in sorted(groups.items()):
             for start in range(0, len(group), batch_size):
                 batch = collate(group[start:start + batch_size], pad)
                 labels = batch.pop("labels")
@@ -489,7 +490,7 @@ def held_out_accuracy(thinker, items: list[dict], pad: int, batch_size: int) -> 
                 guess = logits[:, :-1].argmax(-1)
                 gold, where = labels[:, 1:], labels[:, 1:] != -100
                 ok = ((guess == gold) | ~where).all(-1)
-                right.setdefault(category, []).extend(ok.tolist())
+                right.setdefault(name, []).extend(ok.tolist())
     thinker.train()
     return {c: round(sum(v) / len(v), 3) for c, v in right.items()}
 
