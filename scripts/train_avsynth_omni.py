@@ -57,6 +57,7 @@ VARIANTS = {"caption": 12, "dance": 8}
 WEIGHTS = {"count": 3.0, "caption": 0.5, "compositional": 2.0, "geo": 2.0, "sync": 2.0, "dance": 2.5}
 DESCRIPTION_WEIGHT = 0.5  # of the loss on the clip's description, taught after the answer's end
 MOMENT_WEIGHT = 0.5  # of the loss on what each video and audio token shows or plays (see `moments`)
+AGGREGATE_WEIGHT = 0.5  # of the loss on the running totals a task aggregates (see `aggregates`)
 ABLATED_SHARE = 0.12  # of training requests sent video-only, and as many audio-only
 HELD_OUT_EVERY = 12  # every 12th clip is held out (monitoring only, never trained on)
 VOCAB_SIZE = 1024  # the BPE vocabulary trained on AVSynth's prompts (byte-level: any text still encodes)
@@ -274,6 +275,90 @@ def moments(category: str, params: dict):
     raise ValueError(category)
 
 
+TEMPOS = (60, 80, 100, 120, 150, 180)  # the dance builder's beats per minute
+# Training-only probes (one linear layer over the thinker's last hidden state, never saved): what has
+# accumulated by a media token's moment, for the tasks whose answer is an aggregate over the clip rather than
+# one moment. Per category: (probe name, classes).
+AGGREGATE_HEADS = {
+    "count": [("red", 8), ("green", 8), ("blue", 8)],  # beeps begun so far under each colour
+    "compositional": [("first", 4), ("latest", 4)],  # none / low / high / blue: the first and latest event so far
+    "dance": [("tempo", len(TEMPOS)), ("matches", 2), ("clip", 4)],  # an input's tempo; does this clip match; which does
+}
+EVENT_CLASSES = ("the low tone", "the high tone", "the screen turning blue")
+
+
+def aggregate_layout() -> dict[str, list[tuple[int, int]]]:
+    """Per category, each probe's (offset, classes) in the one output layer that holds them all."""
+    layout, offset = {}, 0
+    for category, heads in AGGREGATE_HEADS.items():
+        layout[category] = []
+        for _, classes in heads:
+            layout[category].append((offset, classes))
+            offset += classes
+    return layout
+
+
+def aggregates(category: str, params: dict):
+    """(seen(t), heard(t, audio_input), after) -> one class per probe of AGGREGATE_HEADS[category] (None: not
+    taught there), or None for a category without probes. `after` is taught on every text token after the
+    media (the question and options): the clip's totals, carried to where the answer is read. Audio tokens of
+    a clip's own soundtrack come after the frames of their 2 s chunk (the processor's interleave), so the
+    running totals are taught on them."""
+    if category == "count":
+        colour_at = lambda b: next(c for c, a, z in params["spans"] if a <= b < z)
+        under = [(b, colour_at(b)) for b in params["beeps"]]
+        totals = lambda t: [min(7, sum(1 for b, c in under if b <= t and c == name)) for name, _ in AGGREGATE_HEADS[category]]
+        return (lambda t: None), (lambda t, k: totals(t)), totals(float("inf"))
+    if category == "compositional":
+        events = params["events"]
+
+        def so_far(t):
+            begun = sorted((events[e], 1 + EVENT_CLASSES.index(e)) for e in EVENT_CLASSES if events[e] <= t)
+            return [begun[0][1], begun[-1][1]] if begun else [0, 0]
+        return (lambda t: None), (lambda t, k: so_far(t)), so_far(float("inf"))
+    if category == "dance":
+        bpm, match = params["tempos_bpm"], params["match"] - 1
+        # a tempo needs a few beats to show: taught from 2 s of frames (the frames come first, alone) and 1 s of
+        # a clip (the audio encoder reads 2 s windows both ways); the match once both are in view
+        seen = lambda t: [TEMPOS.index(bpm[match]), None, None] if t >= 2.0 else None
+        heard = lambda t, k: [TEMPOS.index(bpm[k]), int(k == match), None] if t >= 1.0 else None
+        return seen, heard, [TEMPOS.index(bpm[match]), None, match]
+    return None
+
+
+def aggregate_labels(ids, media: dict, timestamps: list, category: str, params: dict, tokens: dict):
+    """Per position of `ids`, one class per probe of the category (-100 where not taught); None without probes."""
+    import torch
+
+    rules = aggregates(category, params)
+    if rules is None:
+        return None
+    seen, heard, after = rules
+    labels = torch.full((len(ids), len(AGGREGATE_HEADS[category])), -100, dtype=torch.long)
+
+    def put(position, classes):
+        if classes is not None:
+            labels[position] = torch.tensor([-100 if c is None else c for c in classes])
+    video_at = (ids == tokens["video"]).nonzero().flatten().tolist()
+    if video_at:
+        grid = media["video_grid_thw"][0].tolist()
+        per_step = grid[1] * grid[2] // 4
+        for n, position in enumerate(video_at):
+            put(position, seen(timestamps[min(len(timestamps) - 1, 2 * (n // per_step) + 1)]))
+    audio_at = (ids == tokens["audio"]).nonzero().flatten().tolist()
+    if audio_at:
+        counts = [audio_tokens(int(m.sum())) for m in media["feature_attention_mask"]]
+        n = 0
+        for k, count in enumerate(counts):
+            for j in range(count):
+                put(audio_at[n], heard(0.04 * j + 0.04, k))  # the token's 40 ms, to its end
+                n += 1
+    media_at = video_at + audio_at
+    for position in range(max(media_at) + 1 if media_at else len(ids), len(ids)):
+        put(position, after)
+    return labels
+
+
 MOMENT_WORDS = sorted({"silence", "dark", "flash", "beat", "low", "high", *avsynth.COLOURS, *avsynth.FLAGS})
 
 
@@ -371,10 +456,11 @@ def encode(adapter, samples: list, category: str, form: str, rng: random.Random,
                 video = next(item for item in sample.media if item.kind == "video")
                 stamps = adapter.policy.video(adapter.media, VideoPart(video.path), []).timestamps.tolist()
                 labels = moment_labels(ids, media, stamps, category, sample.metadata["params"], word_ids, tokens)
+                totals = aggregate_labels(ids, media, stamps, category, sample.metadata["params"], tokens)
             else:
-                labels = torch.full_like(ids, -100)
+                labels, totals = torch.full_like(ids, -100), None
             out.append({"id": sample.id, "category": category, "modality": modality,
-                        "prompt": ids, "moments": labels, "target": torch.tensor(target),
+                        "prompt": ids, "moments": labels, "aggregates": totals, "target": torch.tensor(target),
                         "description": torch.tensor(extra, dtype=torch.long), "media": media,
                         "audio_in_video": bool(generate_kwargs.get("use_audio_in_video"))})
     log(f"  {category}: {len(out)} requests")
@@ -400,6 +486,14 @@ def collate(items: list[dict], pad: int) -> dict:
         moments[row, :n] = item["moments"]
     batch = {"input_ids": ids, "attention_mask": mask, "labels": labels, "described": described,
              "moments": moments, "use_audio_in_video": items[0]["audio_in_video"]}
+    probed = [i.get("aggregates") for i in items]
+    if any(p is not None for p in probed):  # one category per batch: the same probes for every row
+        heads = next(p for p in probed if p is not None).shape[1]
+        totals = torch.full((len(items), width, heads), -100, dtype=torch.long)
+        for row, (item, p) in enumerate(zip(items, probed)):
+            if p is not None:
+                totals[row, :len(item["prompt"])] = p
+        batch["aggregates"] = (items[0]["category"], totals)
     keys = set().union(*(i["media"] for i in items))
     for key in ("pixel_values_videos", "video_grid_thw", "video_second_per_grid", "pixel_values", "image_grid_thw"):
         if key in keys:
@@ -443,13 +537,33 @@ def build_model(processor, shape: dict):
     return Qwen2_5OmniForConditionalGeneration(config)
 
 
-def answer_loss(thinker, batch: dict):
+def aggregate_probe(hidden: int):
+    """The training-only probes of AGGREGATE_HEADS as one linear layer (not part of the saved model)."""
+    import torch
+
+    return torch.nn.Linear(hidden, sum(c for heads in AGGREGATE_HEADS.values() for _, c in heads))
+
+
+def answer_loss(thinker, batch: dict, probe=None):
     """Cross-entropy of the answer tokens, plus DESCRIPTION_WEIGHT x that of the description after them, plus
-    MOMENT_WEIGHT x that of the media tokens' labels (`moment_labels`)."""
+    MOMENT_WEIGHT x that of the media tokens' labels (`moment_labels`), plus AGGREGATE_WEIGHT x that of the
+    running totals read by `probe` from the last hidden state (`aggregate_labels`)."""
     import torch.nn.functional as F
 
     labels, described, moments = batch.pop("labels"), batch.pop("described"), batch.pop("moments")
-    logits = thinker(**batch).logits.float()
+    totals = batch.pop("aggregates", None)
+    if probe is not None and totals is not None:
+        out = thinker(**batch, output_hidden_states=True)
+        category, targets = totals
+        read = probe(out.hidden_states[-1].float())
+        parts = [F.cross_entropy(read[..., offset:offset + classes].reshape(-1, classes), targets[..., h].reshape(-1),
+                                 ignore_index=-100)
+                 for h, (offset, classes) in enumerate(aggregate_layout()[category]) if (targets[..., h] != -100).any()]
+        probe_loss = sum(parts) if parts else None
+        logits = out.logits.float()
+    else:
+        out, probe_loss = thinker(**batch), None
+        logits = out.logits.float()
     flat = logits[:, :-1].reshape(-1, logits.shape[-1])
     loss = F.cross_entropy(flat, labels[:, 1:].reshape(-1), ignore_index=-100)
     if (described != -100).any():
@@ -457,6 +571,8 @@ def answer_loss(thinker, batch: dict):
     if (moments != -100).any():  # read at the media token itself, not as a next token
         loss = loss + MOMENT_WEIGHT * F.cross_entropy(logits.reshape(-1, logits.shape[-1]), moments.reshape(-1),
                                                       ignore_index=-100)
+    if probe_loss is not None:
+        loss = loss + AGGREGATE_WEIGHT * probe_loss
     return loss
 
 
@@ -485,7 +601,7 @@ def held_out_accuracy(thinker, items: list[dict], pad: int, batch_size: int,
             for start in range(0, len(group), batch_size):
                 batch = collate(group[start:start + batch_size], pad)
                 labels = batch.pop("labels")
-                batch.pop("described"), batch.pop("moments")
+                batch.pop("described"), batch.pop("moments"), batch.pop("aggregates", None)
                 logits = thinker(**batch).logits
                 guess = logits[:, :-1].argmax(-1)
                 gold, where = labels[:, 1:], labels[:, 1:] != -100
@@ -495,9 +611,12 @@ def held_out_accuracy(thinker, items: list[dict], pad: int, batch_size: int,
     return {c: round(sum(v) / len(v), 3) for c, v in right.items()}
 
 
-def train_steps(thinker, items: list[dict], weight, cfg: dict, rng: random.Random, pad: int, evaluate, log):
+def train_steps(thinker, items: list[dict], weight, cfg: dict, rng: random.Random, pad: int, evaluate, log, probe=None):
     """AdamW over batches of one (category, modality) pool each, drawn with weight(category, modality);
-    `evaluate()` every cfg["eval_every"] steps and at the end. Returns (losses, history)."""
+    `evaluate()` every cfg["eval_every"] steps and at the end; `probe` (aggregate_probe) trained beside the
+    thinker where given. Returns (losses, history)."""
+    import itertools
+
     import torch
 
     pools: dict[tuple, list] = {}
@@ -505,7 +624,8 @@ def train_steps(thinker, items: list[dict], weight, cfg: dict, rng: random.Rando
         pools.setdefault((item["category"], item["modality"]), []).append(item)
     keys = sorted(pools)
     weights = [weight(c, m) for c, m in keys]
-    optimizer = torch.optim.AdamW(thinker.parameters(), lr=cfg["lr"], betas=(0.9, 0.98),
+    params = list(itertools.chain(thinker.parameters(), probe.parameters() if probe is not None else []))
+    optimizer = torch.optim.AdamW(params, lr=cfg["lr"], betas=(0.9, 0.98),
                                   weight_decay=cfg["weight_decay"])
     losses, history = [], []
     for step in range(cfg["steps"]):
@@ -513,9 +633,9 @@ def train_steps(thinker, items: list[dict], weight, cfg: dict, rng: random.Rando
         batch = collate(rng.sample(pools[key], min(cfg["batch_size"], len(pools[key]))), pad)
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(step, cfg)
-        loss = answer_loss(thinker, batch)
+        loss = answer_loss(thinker, batch, probe)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(thinker.parameters(), cfg["clip"])
+        torch.nn.utils.clip_grad_norm_(params, cfg["clip"])
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
         losses.append(float(loss.detach()))
@@ -569,6 +689,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--eval-per-task", type=int, default=50,
                         help="evaluation samples per category (seed 0) that training must not contain")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--categories", default=",".join(CLIPS),
+                        help="comma-separated categories to train on (default: all; fewer for experiments)")
+    parser.add_argument("--no-aggregates", action="store_true", help="train without the aggregate probes")
     args = parser.parse_args(argv)
 
     import torch
@@ -580,7 +703,11 @@ def main(argv: list[str] | None = None) -> int:
     log = lambda msg: print(f"[{time.time() - started:7.1f}s] {msg}", flush=True)
     cache = default_cache_dir()
     work = args.work or cache / "train-avsynth-omni"
-    clips = {c: max(2, round(n * args.clips_scale)) for c, n in CLIPS.items()}
+    chosen = [c.strip() for c in args.categories.split(",") if c.strip()]
+    unknown = sorted(set(chosen) - set(CLIPS))
+    if unknown:
+        parser.error(f"unknown categories {unknown}; known: {', '.join(CLIPS)}")
+    clips = {c: max(2, round(n * args.clips_scale)) for c, n in CLIPS.items() if c in chosen}
     cfg = {**TRAIN, "steps": args.steps}
 
     log(f"evaluation set: AVSynth seed 0, {args.eval_per_task} per category")
@@ -631,12 +758,14 @@ def main(argv: list[str] | None = None) -> int:
     torch.manual_seed(cfg["seed"])
     model = build_model(processor, MODEL)
     thinker = model.thinker.train()
+    probe = None if args.no_aggregates else aggregate_probe(MODEL["text"]["hidden_size"])
     pad = processor.tokenizer.convert_tokens_to_ids("<|endoftext|>")
     log(f"thinker: {sum(p.numel() for p in thinker.parameters()):,} parameters; "
         f"{len(train_items)} training requests, {len(held_items)} held out")
     train_start = time.time()
     losses, history = train_steps(thinker, train_items, lambda c, m: WEIGHTS[c] * (1.0 if m == "av" else ABLATED_SHARE),
-                                  cfg, rng, pad, lambda: held_out_accuracy(thinker, held_items, pad, cfg["batch_size"]), log)
+                                  cfg, rng, pad, lambda: held_out_accuracy(thinker, held_items, pad, cfg["batch_size"]), log,
+                                  probe)
     train_seconds = time.time() - train_start
     record = {
         "model": "avsynth-omni", "card": str(CARD.relative_to(ROOT)), "script": "scripts/train_avsynth_omni.py",
@@ -644,6 +773,8 @@ def main(argv: list[str] | None = None) -> int:
         "training": cfg, "clips": clips, "variants": VARIANTS, "batch_weights": WEIGHTS,
         "ablated_share": ABLATED_SHARE, "description_weight": DESCRIPTION_WEIGHT, "held_out_every": HELD_OUT_EVERY,
         "moment_weight": MOMENT_WEIGHT, "moment_words": MOMENT_WORDS, "vocabulary": len(processor.tokenizer),
+        "aggregate_weight": 0.0 if probe is None else AGGREGATE_WEIGHT,
+        "aggregate_heads": {} if probe is None else {c: [n for n, _ in h] for c, h in AGGREGATE_HEADS.items()},
         "data": {"generator": f"avsynth-v{avsynth.GENERATOR_VERSION}", "seed": cfg["data_seed"],
                  "training_requests": len(train_items), "held_out_requests": len(held_items)},
         "disjoint_from_evaluation": disjoint,
