@@ -275,14 +275,13 @@ def moments(category: str, params: dict):
     raise ValueError(category)
 
 
-TEMPOS = (60, 80, 100, 120, 150, 180)  # the dance builder's beats per minute
 # Training-only probes (one linear layer over the thinker's last hidden state, never saved): what has
 # accumulated by a media token's moment, for the tasks whose answer is an aggregate over the clip rather than
 # one moment. Per category: (probe name, classes).
 AGGREGATE_HEADS = {
     "count": [("red", 8), ("green", 8), ("blue", 8)],  # beeps begun so far under each colour
     "compositional": [("first", 4), ("latest", 4)],  # none / low / high / blue: the first and latest event so far
-    "dance": [("tempo", len(TEMPOS)), ("matches", 2), ("clip", 4)],  # an input's tempo; does this clip match; which does
+    "dance": [("tempo", len(avsynth.TEMPOS)), ("matches", 2), ("clip", 4)],  # an input's tempo; does this clip match; which does
 }
 EVENT_CLASSES = ("the low tone", "the high tone", "the screen turning blue")
 
@@ -320,9 +319,9 @@ def aggregates(category: str, params: dict):
         bpm, match = params["tempos_bpm"], params["match"] - 1
         # a tempo needs a few beats to show: taught from 2 s of frames (the frames come first, alone) and 1 s of
         # a clip (the audio encoder reads 2 s windows both ways); the match once both are in view
-        seen = lambda t: [TEMPOS.index(bpm[match]), None, None] if t >= 2.0 else None
-        heard = lambda t, k: [TEMPOS.index(bpm[k]), int(k == match), None] if t >= 1.0 else None
-        return seen, heard, [TEMPOS.index(bpm[match]), None, match]
+        seen = lambda t: [avsynth.TEMPOS.index(bpm[match]), None, None] if t >= 2.0 else None
+        heard = lambda t, k: [avsynth.TEMPOS.index(bpm[k]), int(k == match), None] if t >= 1.0 else None
+        return seen, heard, [avsynth.TEMPOS.index(bpm[match]), None, match]
     return None
 
 
@@ -552,18 +551,16 @@ def answer_loss(thinker, batch: dict, probe=None):
 
     labels, described, moments = batch.pop("labels"), batch.pop("described"), batch.pop("moments")
     totals = batch.pop("aggregates", None)
-    if probe is not None and totals is not None:
-        out = thinker(**batch, output_hidden_states=True)
+    probed = probe is not None and totals is not None
+    out = thinker(**batch, output_hidden_states=probed)
+    logits, probe_loss = out.logits.float(), None
+    if probed:
         category, targets = totals
         read = probe(out.hidden_states[-1].float())
         parts = [F.cross_entropy(read[..., offset:offset + classes].reshape(-1, classes), targets[..., h].reshape(-1),
                                  ignore_index=-100)
                  for h, (offset, classes) in enumerate(aggregate_layout()[category]) if (targets[..., h] != -100).any()]
         probe_loss = sum(parts) if parts else None
-        logits = out.logits.float()
-    else:
-        out, probe_loss = thinker(**batch), None
-        logits = out.logits.float()
     flat = logits[:, :-1].reshape(-1, logits.shape[-1])
     loss = F.cross_entropy(flat, labels[:, 1:].reshape(-1), ignore_index=-100)
     if (described != -100).any():

@@ -36,6 +36,7 @@ FLAGS = {  # country -> (orientation, stripes); simple tricolours
     "Netherlands": ("h", ("red", "white", "blue")),
 }
 PITCH = {"low": 220, "high": 880}
+TEMPOS = (60, 80, 100, 120, 150, 180)  # dance: the candidate clips' beats per minute
 
 
 @dataclass
@@ -203,7 +204,7 @@ def _sync(rng: random.Random, i: int, media: Path):
 
 
 def _dance(rng: random.Random, i: int, media: Path):
-    tempos = rng.sample([60, 80, 100, 120, 150, 180], 4)
+    tempos = rng.sample(list(TEMPOS), 4)
     match = rng.randrange(4)
     period = 60 / tempos[match]
     flashes = [round(0.1 + k * period, 3) for k in range(int(5.8 / period) + 1) if 0.1 + k * period + 0.15 < 6.0]
