@@ -12,6 +12,8 @@ For N = 8, 16, 32 frames (RGB uint8 at the source size) plus the soundtrack as 1
 - ours: `MediaStore(None).video_and_audio` (no cache): exact frame list, seeking or straight read chosen per
   clip, the soundtrack decoded in a thread beside the frames;
 - ours, sound after: `decode.decode_frames` then `decode.decode_audio` (what loading did before);
+- ours, no skip, sound after: the same, decoding the non-reference frames before each target too (the
+  reading before frames were skipped);
 - pyav-all: decode every frame with PyAV, frame threads on as lmms-eval sets them (frame count from the
   header, else a demux pass), converting the N uniform ones, then the same audio decode;
 - approx: torchcodec's approximate seeks with its defaults (`VideoDecoder(seek_mode="approximate")
@@ -76,6 +78,12 @@ def ours(path: Path, n: int):
 
 def ours_sound_after(path: Path, n: int):
     frames, _, _ = decode.decode_frames(path, n_frames=n)
+    return frames, _pyav_audio(path)
+
+
+def ours_unskipped_sound_after(path: Path, n: int):
+    """"ours, sound after" decoding every frame before each target (no skipping of non-reference frames)."""
+    frames, _, _ = decode.decode_frames(path, n_frames=n, skip_nonref=False)
     return frames, _pyav_audio(path)
 
 
@@ -151,7 +159,8 @@ def lmms_eval_loader():
 
 def loaders(without: set[str]) -> tuple[dict, dict[str, str]]:
     """The loaders to run, and the comparators left out with the reason."""
-    chosen = {"ours": ours, "ours, sound after": ours_sound_after, "pyav-all": pyav_decode_all}
+    chosen = {"ours": ours, "ours, sound after": ours_sound_after,
+              "ours, no skip, sound after": ours_unskipped_sound_after, "pyav-all": pyav_decode_all}
     unavailable = {}
     try:
         if "torchcodec" in without:

@@ -394,8 +394,9 @@ def test_choose_reading_seeks_for_sparse_targets_and_reads_straight_for_dense_on
 
 
 def test_both_readings_give_the_same_exact_frames_on_a_dense_clip(gop_clip):
-    seek, seek_times, seek_info = decode.decode_frames(gop_clip, n_frames=40, reading="seek")
-    straight, straight_times, straight_info = decode.decode_frames(gop_clip, n_frames=40, reading="straight")
+    seek, seek_times, seek_info = decode.decode_frames(gop_clip, n_frames=40, reading="seek", skip_nonref=False)
+    straight, straight_times, straight_info = decode.decode_frames(gop_clip, n_frames=40, reading="straight",
+                                                                   skip_nonref=False)
     assert (seek_info["reading"], straight_info["reading"]) == ("seek", "straight")
     assert straight_info["decoded"] == 120 and seek_info["decoded"] < 120  # straight: every frame, first to last
     assert seek.shape == (40, 64, 96, 3) and np.array_equal(seek, straight)
@@ -413,9 +414,40 @@ def test_the_reading_is_chosen_per_clip(gop_clip, clips):
     dense = store.video(gop_clip, VideoSpec(n_frames=60, max_side=None))  # every other frame
     one_gop = store.video(clips["silent"], VideoSpec(n_frames=3, max_side=None))  # one keyframe: nothing to skip
     assert (sparse.info["reading"], dense.info["reading"], one_gop.info["reading"]) == ("seek", "straight", "straight")
-    forced = decode.decode_frames(gop_clip, n_frames=3, reading="straight")
+    forced = decode.decode_frames(gop_clip, n_frames=3, reading="straight", skip_nonref=False)
     assert np.array_equal(forced[0], sparse.frames) and np.array_equal(forced[1], sparse.timestamps)
-    assert sparse.info["decoded"] == 1 + 20 + 40 < forced[2]["decoded"] == 120  # 0; 59 from 40; 119 from 80
+    unskipped = decode.decode_frames(gop_clip, n_frames=3, reading="seek", skip_nonref=False)[2]["decoded"]
+    assert unskipped == 1 + 20 + 40 < forced[2]["decoded"] == 120  # 0; 59 from 40; 119 from 80
+    assert sparse.info["decoded"] < unskipped  # the B-frames before each target were skipped
+
+
+@pytest.mark.parametrize("reading", ["seek", "straight"])
+def test_skipping_non_reference_frames_keeps_every_target_exact(gop_clip, reading):
+    for n in (3, 8, 40):
+        kept = decode.decode_frames(gop_clip, n_frames=n, reading=reading)
+        full = decode.decode_frames(gop_clip, n_frames=n, reading=reading, skip_nonref=False)
+        assert np.array_equal(kept[0], full[0]) and np.array_equal(kept[1], full[1])
+        assert kept[2]["decoded"] <= full[2]["decoded"]
+        if n < 40:  # -bf 2 (b-pyramid): a third of the frames reference nothing; sparse targets skip them
+            assert kept[2]["decoded"] < full[2]["decoded"]
+
+
+def test_a_target_lost_to_skipping_is_read_again_without_it(gop_clip, monkeypatch):
+    full = decode.decode_frames(gop_clip, n_frames=8, reading="seek", skip_nonref=False)
+    monkeypatch.setattr(decode, "SKIP_BEFORE_TARGET", "NONKEY")  # would drop targets between keyframes too
+    monkeypatch.setattr(decode, "_decode_targets", spy := _Spy(decode._decode_targets))
+    again = decode.decode_frames(gop_clip, n_frames=8, reading="seek")
+    assert np.array_equal(again[0], full[0]) and np.array_equal(again[1], full[1])
+    assert spy.skips == [True, False]  # skipping lost a target, so the clip was read again without it
+
+
+class _Spy:
+    def __init__(self, inner):
+        self.inner, self.skips = inner, []
+
+    def __call__(self, *args):
+        self.skips.append(args[-1])
+        return self.inner(*args)
 
 
 def test_the_soundtrack_decoded_beside_the_frames_is_the_same_as_alone(gop_clip, clips, tmp_path):
