@@ -54,7 +54,7 @@ CLIPS = {"count": 400, "caption": 160, "compositional": 300, "geo": 480, "sync":
 # Categories with few distinct layouts: each layout is rendered in this many jittered variants (else one per clip).
 VARIANTS = {"caption": 12, "dance": 8}
 # How often a batch is drawn from each category: the cross-modal timing tasks need the most steps.
-WEIGHTS = {"count": 3.0, "caption": 0.5, "compositional": 2.0, "geo": 2.0, "sync": 2.0, "dance": 2.5}
+WEIGHTS = {"count": 3.0, "caption": 0.5, "compositional": 3.0, "geo": 1.5, "sync": 1.0, "dance": 2.5}
 DESCRIPTION_WEIGHT = 0.5  # of the loss on the clip's description, taught after the answer's end
 MOMENT_WEIGHT = 0.5  # of the loss on what each video and audio token shows or plays (see `moments`)
 AGGREGATE_WEIGHT = 0.5  # of the loss on the running totals a task aggregates (see `aggregates`)

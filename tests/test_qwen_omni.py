@@ -139,3 +139,17 @@ def test_ssim_keyframe_hint_within_the_card_budget(adapter, clips):
     _, videos, _, _, _, _, _ = adapter.build_inputs(ask(VideoPart(clips["av"], sampler="ssim", max_frames=5), TextPart("q")))
     # red then blue: two keyframes, padded to an even count for the vision tower's temporal pairs
     assert videos[0].shape[0] == 2
+
+
+def test_a_card_trained_with_the_question_first_gets_the_text_before_the_media(adapter, clips, monkeypatch):
+    request = ask(VideoPart(clips["av"]), AudioPart(clips["wav"]), TextPart("Which comes first?"))
+
+    def order():
+        conversation, *_ = adapter.build_inputs(request)
+        return [item["type"] for item in conversation[-1]["content"]]
+
+    assert order() == ["video", "audio", "text"]  # the default: media, then the question
+    monkeypatch.setitem(adapter.card.options, "text_before_media", True)
+    assert order() == ["text", "video", "audio"]  # the media keep their order behind the text
+    text = adapter.processor_inputs(request)[0]["text"][0]
+    assert text.index("Which comes first?") < text.index("<|VIDEO|>") < text.index("<|AUDIO|>")

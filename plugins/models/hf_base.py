@@ -7,6 +7,7 @@ request (`processor_inputs`) and how its tiny pipeline-check model is built (`bu
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import contextvars
 import logging
 import time
@@ -17,7 +18,7 @@ import numpy as np
 from aurelia_harness.config import default_cache_dir
 from aurelia_harness.media import VideoSpec
 from aurelia_harness.models import MediaReceipt, ModelAdapter, conversation
-from aurelia_harness.types import Reply, Request, VideoPart
+from aurelia_harness.types import Reply, Request, TextPart, VideoPart
 
 TEMPLATES = Path(__file__).parent / "templates"
 # The media receipt of the request being prepared, written by the handlers as they hand media over. A
@@ -136,8 +137,15 @@ class HFMultimodalAdapter(ModelAdapter):
         """Qwen-style vision towers group frames in temporal pairs."""
         return np.concatenate([frames, frames[-1:]]) if len(frames) % 2 else frames
 
-    # the request as the chat conversation a processor's template expects (see aurelia_harness.models)
-    walk = staticmethod(conversation)
+    def walk(self, request: Request, video=None, audio=None, image=None) -> list[dict]:
+        """The request as the chat conversation a processor's template expects (see aurelia_harness.models).
+        A card with `text_before_media = true` (a model trained that way) gets each turn's text before its
+        media, so that the media tokens, read after the question, can be read for it."""
+        if self.card.get("text_before_media"):
+            request = dataclasses.replace(request, messages=tuple(
+                dataclasses.replace(m, parts=tuple(sorted(m.parts, key=lambda p: not isinstance(p, TextPart))))
+                for m in request.messages))
+        return conversation(request, video, audio, image)
 
     @property
     def sent(self) -> MediaReceipt:
