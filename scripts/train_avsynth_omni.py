@@ -67,6 +67,9 @@ MODEL = {  # the thinker's shape (Qwen2_5OmniThinkerConfig); ids and vocabulary 
              "num_key_value_heads": 2, "rope_theta": 10000.0, "mrope_section": [8, 4, 4]},
     "vision": {"depth": 1, "hidden_size": 64, "intermediate_size": 256, "num_heads": 4},
     "audio": {"d_model": 64, "encoder_layers": 2, "encoder_attention_heads": 4, "encoder_ffn_dim": 256},
+    # the audio/video interleave's chunk (the authors' 2 s by default): with 1 s, AVSynth's events (at x.5 s)
+    # never share a chunk, so the order of the tokens is the order of the events in time
+    "seconds_per_chunk": 1,
 }
 TRAIN = {"steps": 3000, "batch_size": 8, "lr": 2e-3, "warmup": 100, "min_lr_ratio": 0.05,
          "weight_decay": 0.01, "clip": 1.0, "seed": 1234, "data_seed": 1, "eval_every": 300}
@@ -528,7 +531,8 @@ def build_model(processor, shape: dict):
                          **{k: v for k, v in text.items() if k not in ("rope_theta", "mrope_section")}),
         "audio_token_index": ids["audio_token"], "image_token_index": ids["image_token"],
         "video_token_index": ids["video_token"], "audio_start_token_id": ids["audio_bos_token"],
-        "audio_end_token_id": ids["audio_eos_token"], "vision_start_token_id": ids["vision_bos_token"]}
+        "audio_end_token_id": ids["audio_eos_token"], "vision_start_token_id": ids["vision_bos_token"],
+        "seconds_per_chunk": shape["seconds_per_chunk"]}
     # no talker is built (text out) but its config is validated: keep its ids inside the vocabulary
     talker = {"tts_text_start_token_id": 1, "tts_text_end_token_id": 2, "tts_text_pad_token_id": 0,
                   "vision_start_token_id": 3, "vision_end_token_id": 4, "audio_start_token_id": 5, "audio_end_token_id": 6}
@@ -725,6 +729,7 @@ def main(argv: list[str] | None = None) -> int:
     processor = AutoProcessor.from_pretrained(build_tiny(cache / "models" / "tiny-qwen2.5-omni-v1"))
     adapter = QwenOmniAdapter(card, MediaStore(work / "media-cache"), "cpu")
     adapter.processor, adapter.audio_rate = processor, adapter.policy.audio_rate  # its request path; no model
+    adapter.seconds_per_chunk = MODEL["seconds_per_chunk"]  # what the built model's config will say
     forms = answer_forms()
     splits = {}
     for category, manifest in train_manifests.items():

@@ -153,3 +153,20 @@ def test_a_card_trained_with_the_question_first_gets_the_text_before_the_media(a
     assert order() == ["text", "video", "audio"]  # the media keep their order behind the text
     text = adapter.processor_inputs(request)[0]["text"][0]
     assert text.index("Which comes first?") < text.index("<|VIDEO|>") < text.index("<|AUDIO|>")
+
+
+def test_the_processor_interleaves_in_the_checkpoints_own_chunks(adapter, clips, monkeypatch):
+    """The model's position ids use its config's seconds_per_chunk; the processor's placeholders must too."""
+    request = ask(VideoPart(clips["av"]), TextPart("Describe it."))
+    tok = adapter.processor.tokenizer
+    video_id, audio_id = tok.convert_tokens_to_ids("<|VIDEO|>"), tok.convert_tokens_to_ids("<|AUDIO|>")
+
+    def runs():
+        kwargs, _, _ = adapter.processor_inputs(request)
+        ids = adapter.processor(**kwargs, return_tensors="pt")["input_ids"][0].tolist()
+        kinds = [i for i in ids if i in (video_id, audio_id)]
+        return 1 + sum(1 for a, b in zip(kinds, kinds[1:]) if a != b), kwargs["seconds_per_chunk"]
+
+    assert runs() == (4, 2.0)  # 4 s in 2 s chunks: video, audio, video, audio
+    monkeypatch.setattr(adapter.model.config.thinker_config, "seconds_per_chunk", 1)
+    assert runs() == (8, 1.0)  # the same clip in 1 s chunks

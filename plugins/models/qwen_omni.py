@@ -96,6 +96,15 @@ class QwenOmniAdapter(HFMultimodalAdapter):
     def build_tiny(self, folder: Path) -> Path:
         return build_tiny(folder)
 
+    def chunk_seconds(self) -> int | None:
+        """The seconds of each audio/video interleave chunk. The model's position ids are computed with its
+        config's `seconds_per_chunk` and the processor's placeholders with its own (2 s unless told), so the
+        processor gets the checkpoint's value. Before a model is loaded (a training script's request
+        path), `self.seconds_per_chunk` stands in for it; None: the processor's default."""
+        model = getattr(self, "model", None)
+        thinker = getattr(getattr(model, "config", None), "thinker_config", None)
+        return getattr(thinker, "seconds_per_chunk", None) or getattr(self, "seconds_per_chunk", None)
+
     def pixel_bounds(self, frames: int) -> dict:
         """The processor's per-frame pixel bounds: the card's, else the processor's own defaults; with
         `total_pixels`, the upper bound shrinks so that the whole video stays within it (qwen-omni-utils:
@@ -151,6 +160,8 @@ class QwenOmniAdapter(HFMultimodalAdapter):
         if from_video:  # the processor interleaves each video's soundtrack with its frames, in 2 s chunks
             kwargs["load_audio_from_video"] = True
             kwargs["audio_from_video_indices"] = slots
+            if self.chunk_seconds():  # (the config types it as int, the processor's kwargs as float)
+                kwargs["seconds_per_chunk"] = float(self.chunk_seconds())
         return kwargs, {"use_audio_in_video": from_video}, notes
 
     def generator(self):
