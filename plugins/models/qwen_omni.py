@@ -160,8 +160,9 @@ class QwenOmniAdapter(HFMultimodalAdapter):
         if from_video:  # the processor interleaves each video's soundtrack with its frames, in 2 s chunks
             kwargs["load_audio_from_video"] = True
             kwargs["audio_from_video_indices"] = slots
-            if self.chunk_seconds():  # (the config types it as int, the processor's kwargs as float)
-                kwargs["seconds_per_chunk"] = float(self.chunk_seconds())
+            chunk = self.chunk_seconds()
+            if chunk:  # (the config types it as int, the processor's kwargs as float)
+                kwargs["seconds_per_chunk"] = float(chunk)
         return kwargs, {"use_audio_in_video": from_video}, notes
 
     def generator(self):
