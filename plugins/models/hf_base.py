@@ -7,8 +7,8 @@ request (`processor_inputs`) and how its tiny pipeline-check model is built (`bu
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import contextvars
+import dataclasses
 import logging
 import time
 from pathlib import Path

@@ -157,7 +157,7 @@ class QwenOmniAdapter(HFMultimodalAdapter):
                                        "size": self.pixel_bounds(max(len(v) for v in videos))}
         if audio:
             kwargs["audio"] = audio
-        if from_video:  # the processor interleaves each video's soundtrack with its frames, in 2 s chunks
+        if from_video:  # the processor interleaves each video's soundtrack with its frames, in chunks
             kwargs["load_audio_from_video"] = True
             kwargs["audio_from_video_indices"] = slots
             chunk = self.chunk_seconds()
