@@ -586,9 +586,11 @@ def learning_rate(step: int, cfg: dict) -> float:
 
 
 def held_out_accuracy(thinker, items: list[dict], pad: int, batch_size: int,
-                      label=lambda item: item["category"] if item["modality"] == "av" else None) -> dict[str, float]:
+                      label=lambda item: item["category"] if item["modality"] == "av" else None, probe=None):
     """Per label (default: the category, full-input requests only; None leaves an item out): share of held-out
-    requests whose every target token is the argmax (teacher forced)."""
+    requests whose every target token is the argmax (teacher forced). With `probe`, also (a second dict) each
+    aggregate probe's accuracy at the position the answer is generated from: does the model hold the clip's
+    totals there, whether or not it then answers from them."""
     import torch
 
     groups: dict[tuple, list] = {}
@@ -596,20 +598,37 @@ def held_out_accuracy(thinker, items: list[dict], pad: int, batch_size: int,
         if label(item) is not None:  # a batch shares one modality (collate)
             groups.setdefault((label(item), item["modality"]), []).append(item)
     right: dict[str, list] = {}
+    probed: dict[str, list] = {}
     thinker.eval()
     with torch.inference_mode():
         for (name, _), group in sorted(groups.items()):
             for start in range(0, len(group), batch_size):
                 batch = collate(group[start:start + batch_size], pad)
                 labels = batch.pop("labels")
-                batch.pop("described"), batch.pop("moments"), batch.pop("aggregates", None)
-                logits = thinker(**batch).logits
-                guess = logits[:, :-1].argmax(-1)
+                batch.pop("described"), batch.pop("moments")
+                totals = batch.pop("aggregates", None)
+                out = thinker(**batch, output_hidden_states=probe is not None and totals is not None)
+                guess = out.logits[:, :-1].argmax(-1)
                 gold, where = labels[:, 1:], labels[:, 1:] != -100
                 ok = ((guess == gold) | ~where).all(-1)
                 right.setdefault(name, []).extend(ok.tolist())
+                if probe is not None and totals is not None:
+                    # each probe read where the answer is generated (the last prompt position)
+                    category, targets = totals
+                    read = probe(out.hidden_states[-1].float())
+                    last = where.float().argmax(-1)  # the first target token's label sits one after the prompt
+                    rows = torch.arange(len(last))
+                    for h, ((offset, classes), (head, _)) in enumerate(zip(aggregate_layout()[category],
+                                                                           AGGREGATE_HEADS[category])):
+                        gold_h = targets[rows, last, h]
+                        keep = gold_h != -100
+                        hit = read[rows, last, offset:offset + classes].argmax(-1) == gold_h
+                        probed.setdefault(f"{category}.{head}", []).extend(hit[keep].tolist())
     thinker.train()
-    return {c: round(sum(v) / len(v), 3) for c, v in right.items()}
+    exact = {c: round(sum(v) / len(v), 3) for c, v in right.items()}
+    if probe is None:
+        return exact
+    return exact, {k: round(sum(v) / len(v), 3) for k, v in probed.items() if v}
 
 
 def train_steps(thinker, items: list[dict], weight, cfg: dict, rng: random.Random, pad: int, evaluate, log, probe=None):
@@ -643,10 +662,12 @@ def train_steps(thinker, items: list[dict], weight, cfg: dict, rng: random.Rando
         if (step + 1) % 50 == 0:
             log(f"step {step + 1}/{cfg['steps']} loss {sum(losses[-50:]) / 50:.4f} lr {learning_rate(step, cfg):.2e}")
         if (step + 1) % cfg["eval_every"] == 0 or step + 1 == cfg["steps"]:
-            accuracy = evaluate()
+            accuracy, probes = evaluate(), None
+            if isinstance(accuracy, tuple):
+                accuracy, probes = accuracy
             history.append({"step": step + 1, "loss": round(sum(losses[-50:]) / len(losses[-50:]), 4),
-                            "held_out_exact": accuracy})
-            log(f"held-out exact: {accuracy}")
+                            "held_out_exact": accuracy, **({"held_out_probes": probes} if probes else {})})
+            log(f"held-out exact: {accuracy}" + (f"; probes at the answer: {probes}" if probes else ""))
     return losses, history
 
 
@@ -766,7 +787,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{len(train_items)} training requests, {len(held_items)} held out")
     train_start = time.time()
     losses, history = train_steps(thinker, train_items, lambda c, m: WEIGHTS[c] * (1.0 if m == "av" else ABLATED_SHARE),
-                                  cfg, rng, pad, lambda: held_out_accuracy(thinker, held_items, pad, cfg["batch_size"]), log,
+                                  cfg, rng, pad, lambda: held_out_accuracy(thinker, held_items, pad, cfg["batch_size"], probe=probe), log,
                                   probe)
     train_seconds = time.time() - train_start
     record = {

@@ -46,6 +46,11 @@ def test_training_script_trains_a_few_steps_and_writes_a_checked_manifest(tmp_pa
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["training"]["steps"] == 3 and math.isfinite(manifest["final_loss"])
     assert manifest["disjoint_from_evaluation"]["identical_files"] == 0
+    # the aggregate probes, read where the answer is generated, are reported beside the exact answers
+    probes = manifest["history"][-1]["held_out_probes"]
+    heads = {f"{c}.{h}" for c, named in script.AGGREGATE_HEADS.items() for h, _ in named}
+    assert probes and set(probes) <= heads, probes
+    assert all(0.0 <= v <= 1.0 for v in probes.values())
     for name, entry in manifest["files"].items():
         assert sha256(out / name) == entry["sha256"]
     trained = Qwen2_5OmniForConditionalGeneration.from_pretrained(out, enable_audio_output=False).thinker
