@@ -588,7 +588,7 @@ def learning_rate(step: int, cfg: dict) -> float:
 def held_out_accuracy(thinker, items: list[dict], pad: int, batch_size: int,
                       label=lambda item: item["category"] if item["modality"] == "av" else None, probe=None):
     """Per label (default: the category, full-input requests only; None leaves an item out): share of held-out
-    requests whose every target token is the argmax (teacher forced). With `probe`, also (a second dict) each
+    requests whose every target token is the argmax (teacher forced); and, with `probe` (else empty), each
     aggregate probe's accuracy at the position the answer is generated from: does the model hold the clip's
     totals there, whether or not it then answers from them."""
     import torch
@@ -625,15 +625,13 @@ def held_out_accuracy(thinker, items: list[dict], pad: int, batch_size: int,
                         hit = read[rows, last, offset:offset + classes].argmax(-1) == gold_h
                         probed.setdefault(f"{category}.{head}", []).extend(hit[keep].tolist())
     thinker.train()
-    exact = {c: round(sum(v) / len(v), 3) for c, v in right.items()}
-    if probe is None:
-        return exact
-    return exact, {k: round(sum(v) / len(v), 3) for k, v in probed.items() if v}
+    share = lambda hits: {k: round(sum(v) / len(v), 3) for k, v in hits.items() if v}
+    return share(right), share(probed)
 
 
 def train_steps(thinker, items: list[dict], weight, cfg: dict, rng: random.Random, pad: int, evaluate, log, probe=None):
     """AdamW over batches of one (category, modality) pool each, drawn with weight(category, modality);
-    `evaluate()` every cfg["eval_every"] steps and at the end; `probe` (aggregate_probe) trained beside the
+    `evaluate()` (-> held_out_accuracy's pair) every cfg["eval_every"] steps and at the end; `probe` (aggregate_probe) trained beside the
     thinker where given. Returns (losses, history)."""
     import itertools
 
@@ -662,9 +660,7 @@ def train_steps(thinker, items: list[dict], weight, cfg: dict, rng: random.Rando
         if (step + 1) % 50 == 0:
             log(f"step {step + 1}/{cfg['steps']} loss {sum(losses[-50:]) / 50:.4f} lr {learning_rate(step, cfg):.2e}")
         if (step + 1) % cfg["eval_every"] == 0 or step + 1 == cfg["steps"]:
-            accuracy, probes = evaluate(), None
-            if isinstance(accuracy, tuple):
-                accuracy, probes = accuracy
+            accuracy, probes = evaluate()
             history.append({"step": step + 1, "loss": round(sum(losses[-50:]) / len(losses[-50:]), 4),
                             "held_out_exact": accuracy, **({"held_out_probes": probes} if probes else {})})
             log(f"held-out exact: {accuracy}" + (f"; probes at the answer: {probes}" if probes else ""))
