@@ -393,6 +393,23 @@ def test_choose_reading_seeks_for_sparse_targets_and_reads_straight_for_dense_on
     assert decode.choose_reading(plan, list(range(99, 1000, 100))) == "straight"
 
 
+def test_frame_threads_run_only_where_the_runs_between_seeks_are_long(gop_clip):
+    pts = list(range(0, 1000))  # 1000 frames, a keyframe every 100
+    plan = decode.FramePlan([p / 25 for p in pts], pts, list(range(0, 1000, 100)))
+    assert decode.seeking_counts(plan, [5, 505, 905]) == (18, 3)  # 6 frames from each keyframe
+    assert not decode.use_frame_threads(plan, [5, 505, 905], "seek")  # runs of 6 frames
+    assert decode.use_frame_threads(plan, [5, 505, 905], "straight")  # one long run
+    assert decode.seeking_counts(plan, [60, 150, 190]) == (61 + 51 + 40, 2)
+    assert decode.use_frame_threads(plan, [60, 150, 190], "seek")  # runs of 61 and 91 frames
+    # Forced either way, a seeking read gives the same frames; the clip's chosen way is reported.
+    one = decode.decode_frames(gop_clip, n_frames=12, reading="seek", frame_threads=False)
+    many = decode.decode_frames(gop_clip, n_frames=12, reading="seek", frame_threads=True)
+    assert (one[2]["frame_threads"], many[2]["frame_threads"]) == (False, True)
+    assert np.array_equal(one[0], many[0]) and np.array_equal(one[1], many[1])
+    sparse = decode.decode_frames(gop_clip, n_frames=3, reading="seek")  # runs of 1, 20 and 40 frames
+    assert sparse[2]["frame_threads"] is False
+
+
 def test_both_readings_give_the_same_exact_frames_on_a_dense_clip(gop_clip):
     seek, seek_times, seek_info = decode.decode_frames(gop_clip, n_frames=40, reading="seek", skip_nonref=False)
     straight, straight_times, straight_info = decode.decode_frames(gop_clip, n_frames=40, reading="straight",
@@ -433,10 +450,12 @@ def test_skipping_non_reference_frames_keeps_every_target_exact(gop_clip, readin
 
 
 def test_a_target_lost_to_skipping_is_read_again_without_it(gop_clip, monkeypatch):
-    full = decode.decode_frames(gop_clip, n_frames=8, reading="seek", skip_nonref=False)
+    # One thread: with frame threads a decoder that skipped a referenced frame can put out a wrong picture
+    # under the target's own pts, which no check sees (see decode._decode_exact).
+    full = decode.decode_frames(gop_clip, n_frames=8, reading="seek", skip_nonref=False, frame_threads=False)
     monkeypatch.setattr(decode, "SKIP_BEFORE_TARGET", "NONKEY")  # would drop targets between keyframes too
     monkeypatch.setattr(decode, "_decode_targets", spy := _Spy(decode._decode_targets))
-    again = decode.decode_frames(gop_clip, n_frames=8, reading="seek")
+    again = decode.decode_frames(gop_clip, n_frames=8, reading="seek", frame_threads=False)
     assert np.array_equal(again[0], full[0]) and np.array_equal(again[1], full[1])
     assert spy.skips == [True, False]  # skipping lost a target, so the clip was read again without it
 

@@ -152,23 +152,49 @@ def _frame_plan(container, stream) -> FramePlan:
 
 # A seek flushes the decoder and starts again at a keyframe (dearer than other frames): measured with PyAV 18
 # on H.264 and VP8, 640x360 to 1280x720, as 2-3 frames of a straight run with one thread and 5-8 with frame
-# threads. The high end leans to the straight read, whose frame threads can use free cores.
+# threads. The high end is taken: where a seeking read competes with a straight one its runs are long, and
+# long runs decode with frame threads (`use_frame_threads`).
 SEEK_COST_FRAMES = 8
+
+
+def seeking_counts(plan: FramePlan, wanted: list[int]) -> tuple[int, int]:
+    """(frames decoded, seeks) of a seeking read of these sorted frame indices: a target past the decoder's
+    position but before its own keyframe is reached by a jump to that keyframe, any other by decoding on."""
+    frames = seeks = 0
+    position = None
+    for idx in wanted:
+        key = plan.keyframe_index(idx)
+        if position is None or position < key:  # (sorted: the position is never past the target)
+            seeks += 1
+            frames += idx - key + 1
+        else:
+            frames += idx - position
+        position = idx
+    return frames, seeks
 
 
 def choose_reading(plan: FramePlan, wanted: list[int]) -> str:
     """"seek" or "straight" for these sorted frame indices, whichever decodes fewer frames, counting a seek
     as SEEK_COST_FRAMES frames. Both reads start with a seek to the first target's keyframe."""
-    seeking, position = 0, None
-    for idx in wanted:
-        key = plan.keyframe_index(idx)
-        if position is None or position < key:  # (sorted: the position is never past the target)
-            seeking += SEEK_COST_FRAMES + idx - key + 1
-        else:
-            seeking += idx - position
-        position = idx
+    frames, seeks = seeking_counts(plan, wanted)
     straight = SEEK_COST_FRAMES + wanted[-1] - plan.keyframe_index(wanted[0]) + 1
-    return "straight" if straight <= seeking else "seek"
+    return "straight" if straight <= frames + seeks * SEEK_COST_FRAMES else "seek"
+
+
+# Frame threads refill their pipeline after every seek: on short runs between seeks that costs about what
+# they save, on long ones they win. Measured with PyAV 18 on 2 cores, one thread / frame threads, median of 6
+# interleaved seeking reads (2026-12-03, the benchmarks/bench_media.py clips): runs of 2.5 frames (VP8 720p,
+# N = 8) 0.96x; runs of 25-30 frames (H.264 640x360) 0.99-1.08x; runs of 74+ frames 1.05-1.13x on H.264 and
+# 1.59x on VP8 720p.
+LONG_RUN_FRAMES = 24
+
+
+def use_frame_threads(plan: FramePlan, wanted: list[int], reading: str) -> bool:
+    """Whether decoding these targets this way runs long enough between seeks for frame threads to pay."""
+    if reading == "straight":
+        return True
+    frames, seeks = seeking_counts(plan, wanted)
+    return frames >= LONG_RUN_FRAMES * seeks
 
 
 def _quarter_turns(degrees: float) -> int:
@@ -254,13 +280,15 @@ def fit_size(width: int, height: int, max_side: int | None, max_pixels: int | No
 def decode_frames(path: Path, n_frames: int | None = None, fps: float | None = None, max_frames: int = 0,
                   max_side: int | None = None, max_pixels: int | None = None,
                   stream_index: int | None = None, min_frames: int = 0, fps_mode: str = "spread",
-                  reading: str | None = None, skip_nonref: bool = True) -> tuple[np.ndarray, np.ndarray, dict]:
+                  reading: str | None = None, skip_nonref: bool = True,
+                  frame_threads: bool | None = None) -> tuple[np.ndarray, np.ndarray, dict]:
     """Return (frames[N,H,W,3] uint8 RGB, timestamps[N] seconds, info) for uniform or fixed-rate sampling.
     Frames are turned upright when the container asks for a display rotation (info["rotation"]).
     `reading`: "seek" or "straight" to force one (the frames are the same); None chooses per clip
     (`choose_reading`); info["reading"] says which ran. `skip_nonref`: skip the non-reference frames before
     each target (the same frames, fewer decoded: see `_decode_exact`); info["decoded"] counts the frames the
-    decoder produced."""
+    decoder produced. `frame_threads`: force FFmpeg's frame threads on or off; None decides from the runs
+    between seeks (`use_frame_threads`); info["frame_threads"] says which ran."""
     import av
 
     with _open(path) as container:
@@ -282,9 +310,8 @@ def decode_frames(path: Path, n_frames: int | None = None, fps: float | None = N
         reading = reading or choose_reading(plan, wanted)
         if reading not in ("seek", "straight"):
             raise ValueError(f"unknown reading {reading!r}: seek or straight")
-        # Frame threads refill their pipeline after every seek: on the short runs of a seeking read that costs
-        # more than they save (one thread was 10-25% faster here); a straight read is one long run.
-        if reading == "straight":
+        threads = use_frame_threads(plan, wanted, reading) if frame_threads is None else frame_threads
+        if threads:
             video.thread_type = "AUTO"
         else:
             video.codec_context.thread_count = 1
@@ -298,7 +325,7 @@ def decode_frames(path: Path, n_frames: int | None = None, fps: float | None = N
         info = {"stream": video.index, "source_frames": len(plan.times), "width": width, "height": height,
                 "source_width": source_w, "source_height": source_h, "rotation": turns * 90,
                 "duration": plan.times[-1] - plan.times[0], "length": clip_length(plan.times), "reading": reading,
-                "decoded": decoded}
+                "decoded": decoded, "frame_threads": threads}
         return frames, stamps, info
 
 
@@ -328,8 +355,10 @@ def _decode_exact(container, stream, plan: FramePlan, wanted: list[int], width: 
     Packets shown before the next target are decoded with non-reference frames skipped (FFmpeg's
     skip_frame = NONREF): no other frame is predicted from them, so every frame that is kept decodes exactly
     as before, and H.264 with B-frames decodes about 1.8x faster. Should a target itself be skipped (a codec
-    that marks frames otherwise), the reader notices (the first frame past the target has another pts) and
-    reads that clip again without skipping."""
+    that marks frames otherwise), a one-thread reader notices (the first frame past the target has another
+    pts) and reads that clip again without skipping. With frame threads such a decoder can instead put out a
+    wrong picture under the target's pts (a forced NONKEY shows it), so there exactness rests on what NONREF
+    means in FFmpeg: frames that no other frame references."""
     try:
         return _decode_targets(container, stream, plan, wanted, width, height, path, straight, skip)
     except _TargetSkipped:
