@@ -207,7 +207,13 @@ def test_interrupt_keeps_the_journal_and_a_rerun_completes(tmp_path, clips, monk
         return real(self, requests)
 
     monkeypatch.setattr(fakes.ScriptedAdapter, "generate_batch", interrupting)
-    result = Runner(cfg, registry, log=lambda m: None).run()
+    # A process started in the background by a non-interactive shell inherits SIGINT ignored; Ctrl-C's handler
+    # is what is under test, so install it.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        result = Runner(cfg, registry, log=lambda m: None).run()
+    finally:
+        signal.signal(signal.SIGINT, previous)
     assert result.interrupted
     partial = records(cfg.output)
     assert 2 <= len(partial) < 6
