@@ -11,6 +11,7 @@ import pytest
 from aurelia_harness.media import (DecodeFailed, DecodeTimeout, MediaEmpty, MediaMissing, MediaStore, NoAudioStream,
                                    NotMedia, NoVideoStream, VideoSpec, decode, ffmpeg_path, probe)
 from aurelia_harness.media.policy import MediaPolicy
+from aurelia_harness.media.soundtrack_process import SoundtrackPool
 from aurelia_harness.types import MediaItem, Sample, VideoPart
 from conftest import ffmpeg, shared_media
 
@@ -496,7 +497,7 @@ def test_frames_and_soundtrack_really_overlap(gop_clip, monkeypatch):
 
     monkeypatch.setattr(decode, "decode_frames", frames)
     monkeypatch.setattr(decode, "decode_audio", audio)
-    store = MediaStore(None)
+    store = MediaStore(None, soundtrack_process=False)  # in a thread, where the patched function runs
     start = time.perf_counter()
     clip, track = store.video_and_audio(gop_clip, VideoSpec(n_frames=4), 16000)
     assert len(clip.frames) == 4 and track.seconds == pytest.approx(6.0, abs=0.1)
@@ -517,11 +518,58 @@ def test_errors_from_either_side_stay_the_samples_own(clips, gop_clip, monkeypat
         raise DecodeFailed(path, "undecodable audio stream (test)")
 
     monkeypatch.setattr(decode, "decode_audio", broken_sound)
+    store = MediaStore(None, soundtrack_process=False)  # in a thread, where the patched function runs
     with pytest.raises(DecodeFailed, match="undecodable audio"):
         store.video_and_audio(gop_clip, spec)
     notes = []  # the policy asks for the sound only when the model hears it: then its failure is not raised
     clip, track = MediaPolicy(frames=4, audio_in_video=False).video_and_soundtrack(store, VideoPart(gop_clip), notes)
     assert track is None and len(clip.frames) == 4 and notes == []
+
+
+def test_a_helper_process_decodes_the_soundtrack_with_the_same_samples_and_errors(gop_clip, clips, tmp_path):
+    from aurelia_harness.media import soundtrack_process
+
+    helpers = SoundtrackPool(1)
+    for path in (gop_clip, clips["av"], clips["wav"]):
+        assert np.array_equal(helpers.decode_audio(path, 16000), decode.decode_audio(path, 16000))
+    assert helpers.started == 1  # one helper served every request
+    with pytest.raises(NoAudioStream):
+        helpers.decode_audio(clips["silent"])
+    with pytest.raises(MediaMissing):
+        helpers.decode_audio(tmp_path / "nowhere.mp4")
+    with pytest.raises((DecodeFailed, NotMedia)):
+        helpers.decode_audio(clips["truncated"])
+    assert helpers.started == 1  # a media error is an answer, not a broken helper
+    helpers.close()
+    # the store sends a soundtrack read beside frames to the shared helpers
+    before = soundtrack_process.pool().started
+    clip, track = MediaStore(None).video_and_audio(gop_clip, VideoSpec(n_frames=4), 16000)
+    assert np.array_equal(track.samples, decode.decode_audio(gop_clip, 16000)) and len(clip.frames) == 4
+    assert soundtrack_process.pool().started >= max(1, before)
+
+
+def test_a_helper_that_dies_or_hangs_costs_one_request(gop_clip, tmp_path):
+    helpers = SoundtrackPool(1)
+    expected = decode.decode_audio(gop_clip, 16000)
+    assert np.array_equal(helpers.decode_audio(gop_clip), expected)
+    idle = helpers._idle.queue[0]
+    idle.proc.kill()
+    idle.proc.wait()
+    # found dead before the request was sent: replaced, and the request is served
+    assert np.array_equal(helpers.decode_audio(gop_clip), expected) and helpers.started == 2
+    fifo = tmp_path / "stalled.mp4"
+    os.mkfifo(fifo)  # no writer: the helper's open blocks for ever
+    with pytest.raises(DecodeTimeout, match="soundtrack"):
+        helpers.decode_audio(fifo, time_limit=1.0)
+    assert np.array_equal(helpers.decode_audio(gop_clip), expected) and helpers.started == 3
+    # killed while it works on a request: that request fails, the next is served by a new helper
+    busy = helpers._idle.queue[0]
+    threading.Timer(0.5, busy.proc.kill).start()
+    with pytest.raises(DecodeFailed, match="process ended"):
+        helpers.decode_audio(fifo, time_limit=30.0)
+    assert np.array_equal(helpers.decode_audio(gop_clip), expected) and helpers.started == 4
+    helpers.close()
+    assert helpers._running == 0
 
 
 def test_the_policy_reads_frames_and_soundtrack_together_with_the_same_notes(clips):

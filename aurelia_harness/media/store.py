@@ -9,9 +9,10 @@ Everything that touches a file (opening it, hashing it, decoding it) runs under 
 daemon thread: a file that never answers (a FIFO without a writer, a stalled network mount) is that
 sample's `decode_timeout`, and the abandoned thread cannot keep the process from exiting.
 
-A video's frames and its soundtrack are read side by side (`video_and_audio`): PyAV releases the GIL while
-FFmpeg decodes, so where a core is free the sound costs little on top of the frames (where every core is
-busy it saves nothing; docs/performance.md).
+A video's frames and its soundtrack are read side by side (`video_and_audio`), the soundtrack in a helper
+process (`soundtrack_process`): in a thread it would share the GIL with the frames, and its thousands of
+short codec frames keep the two from overlapping. Where a core is free the sound then costs little on top of
+the frames (where every core is busy it saves nothing; docs/performance.md).
 """
 
 from __future__ import annotations
@@ -107,9 +108,14 @@ def content_hash(path: Path) -> str:
 class MediaStore:
     """Decodes media with a timeout, through an on-disk cache (None = no cache)."""
 
-    def __init__(self, cache_dir: Path | None, timeout: float = 120.0):
+    def __init__(self, cache_dir: Path | None, timeout: float = 120.0, soundtrack_process: bool | None = None):
+        """`soundtrack_process`: decode a soundtrack read beside frames in a helper process (None: yes, unless
+        the environment sets AVHARNESS_SOUNDTRACK_PROCESS=0)."""
         self.cache_dir = Path(cache_dir) if cache_dir else None
         self.timeout = timeout
+        if soundtrack_process is None:
+            soundtrack_process = os.environ.get("AVHARNESS_SOUNDTRACK_PROCESS", "1") != "0"
+        self.soundtrack_process = soundtrack_process
         self._versions = json.dumps({**pyav_versions(), "decoder": DECODER_VERSION}, sort_keys=True)
         self.hits = 0
         self.misses = 0
@@ -156,15 +162,20 @@ class MediaStore:
         finally:
             self._timed(start)
 
-    def _audio(self, path: Path, rate: int, stream: int | None) -> AudioClip:
+    def _audio(self, path: Path, rate: int, stream: int | None, beside_frames: bool = False) -> AudioClip:
         key = self._key(path, "audio", {"rate": rate, "stream": stream})
         cached = self._load(key)
         if cached is not None:
             if cached["info"].get("no_audio"):
                 raise NoAudioStream(path, "has no audio stream")
             return AudioClip(cached["samples"], rate)
+        decoder, extra = decode.decode_audio, {}
+        if beside_frames and self.soundtrack_process:
+            from .soundtrack_process import pool  # (imported here: the helper runs that module as __main__)
+
+            decoder, extra = pool().decode_audio, {"time_limit": self.timeout}
         try:
-            samples = self._run(path, decode.decode_audio, path, rate=rate, stream_index=stream)
+            samples = self._run(path, decoder, path, rate=rate, stream_index=stream, **extra)
         except NoAudioStream:
             self._save(key, {"samples": np.zeros(0, np.float32)}, {"no_audio": True})
             raise
@@ -178,21 +189,22 @@ class MediaStore:
         finally:
             self._timed(start)
 
-    def _audio_or_none(self, path: Path, rate: int, stream: int | None) -> AudioClip | None:
+    def _audio_or_none(self, path: Path, rate: int, stream: int | None, beside_frames: bool = False) -> AudioClip | None:
         try:
-            return self._audio(path, rate, stream)
+            return self._audio(path, rate, stream, beside_frames)
         except NoAudioStream:
             return None
 
     def video_and_audio(self, path: Path, spec: VideoSpec = VideoSpec(), rate: int = 16000,
                         stream: int | None = None) -> tuple[VideoClip, AudioClip | None]:
-        """`video` and `audio_or_none` at once, the soundtrack decoded in a thread beside the frames. A
-        failure of the frames is raised first, as if they had been read alone; then one of the sound."""
+        """`video` and `audio_or_none` at once, the soundtrack decoded beside the frames (in a helper process
+        unless `soundtrack_process` is off). A failure of the frames is raised first, as if they had been read
+        alone; then one of the sound."""
         start = time.perf_counter()
         try:
             if self.cache_dir is not None:
                 self._run(path, _checked_hash, path)  # hash the file here once, not in both threads
-            sound = _in_thread(self._audio_or_none, path, rate, stream, name=f"soundtrack-{Path(path).name}")
+            sound = _in_thread(self._audio_or_none, path, rate, stream, True, name=f"soundtrack-{Path(path).name}")
             clip = self._video(path, spec)
             return clip, sound.result()
         finally:
