@@ -55,9 +55,13 @@ def browser(tmp_path_factory):
 
 
 def wait(driver, condition, timeout=10.0, what="condition"):
+    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
     from selenium.webdriver.support.ui import WebDriverWait
 
-    return WebDriverWait(driver, timeout, poll_frequency=0.05).until(lambda d: condition(d), message=what)
+    # a page that redraws (a live run's reload) can replace an element between finding and reading it: look again
+    return WebDriverWait(driver, timeout, poll_frequency=0.05,
+                         ignored_exceptions=(NoSuchElementException, StaleElementReferenceException)).until(
+        lambda d: condition(d), message=what)
 
 
 def load(driver, url):
