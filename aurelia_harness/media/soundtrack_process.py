@@ -103,20 +103,17 @@ class SoundtrackPool:
         self._running = 0
         self._lock = threading.Lock()
         self.unavailable: str | None = None  # why no helper could be started; then decoding stays in process
-        self.started = 0  # helpers started so far (tests and the doctor read it)
+        self.started = 0  # helpers started so far (tests read it)
 
     def decode_audio(self, path, rate: int = 16000, stream_index: int | None = None, time_limit: float = 120.0) -> np.ndarray:
         """decode.decode_audio(path, rate, stream_index) in a helper: the same samples and the same errors."""
-        if self.unavailable is not None:
-            from . import decode
+        from . import decode
 
-            return decode.decode_audio(path, rate, stream_index)
-        request = {"path": str(path), "rate": rate, "stream": stream_index}
+        # absolute: the helper's working folder is this process's at the helper's start, which can change
+        request = {"path": os.path.abspath(path), "rate": rate, "stream": stream_index}
         for attempt in range(2):
-            helper = self._borrow()
+            helper = None if self.unavailable is not None else self._borrow()
             if helper is None:
-                from . import decode
-
                 return decode.decode_audio(path, rate, stream_index)
             try:
                 helper.send(request)
