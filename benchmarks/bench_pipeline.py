@@ -150,5 +150,6 @@ def main() -> None:
     print(f"pipeline: T_ms={t_ms:.0f} decode_prepare_ms={dp:.0f} with_prefetch_ms={with_prefetch:.0f} "
           f"without_ms={without:.0f} ratio_to_bound={with_prefetch / bound:.2f}")
 
+
 if __name__ == "__main__":
     main()
