@@ -76,6 +76,25 @@ def test_training_questions_follow_the_generator_rules():
     assert asked["count-0000-red"]["question"] == "How many beeps sound while the screen is red?"
 
 
+def test_compositional_target_names_the_event_and_scores_as_its_letter(tmp_path):
+    """The compositional target is the right option's words; the harness's scorer must read them back as that
+    option's letter, or the trained model's answers would score as wrong."""
+    from aurelia_harness.scoring import extract_choice
+    from aurelia_harness.tasks import read_manifest
+    from plugins.tasks import avsynth
+
+    script = training_script()
+    manifests = avsynth.generate(tmp_path / "avsynth", 6, 5, categories=("compositional", "geo"))
+    samples = read_manifest(manifests["compositional"], "avsynth-compositional").samples
+    for sample in samples:
+        target = script.target_text("compositional", sample)
+        assert target.rstrip(".").lower() in [o.lower() for o in sample.options]
+        assert extract_choice(target, sample.options).letter == sample.answer, (target, sample.options)
+    # and the other option questions keep their letters
+    geo = read_manifest(manifests["geo"], "avsynth-geo").samples[0]
+    assert script.target_text("geo", geo) == geo.answer
+
+
 @pytest.mark.parametrize("name", ["avsynth-omni", "avsynth-agent", "avsynth-reader"])
 def test_shipped_weights_match_their_manifest_and_load_through_the_card(name):
     from aurelia_harness.cards import load_card
