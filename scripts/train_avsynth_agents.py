@@ -4,11 +4,12 @@ a reasoning block. Both are the real Qwen2.5-Omni thinker classes, trained on AV
     nice python scripts/train_avsynth_agents.py agent    # -> model_cards/trained/avsynth-agent
     nice python scripts/train_avsynth_agents.py reader   # -> model_cards/trained/avsynth-reader
 
-agent  -- fine-tuned from the shipped avsynth-omni weights (its encoders already see and hear AVSynth), for
-          the three agent roles of plugins/strategies/aurelia.py, with the strategy's own prompts and media
-          requests (`Aurelia._media_request`, the agent card's policy):
-          * reasoner: the three-part JSON (steps that say what to look at or listen for, the answer to each
-            step, the final answer), first prompt and feedback prompt alike; targets come from the parameters
+agent  -- fine-tuned from the shipped avsynth-omni weights (its encoders already see and hear AVSynth; they
+          stay frozen), for the three agent roles of plugins/strategies/aurelia.py, with the strategy's own
+          prompts and media requests (`Aurelia._media_request`, the agent card's policy), beside
+          avsynth-omni's own baseline lessons:
+          * reasoner: the three-part JSON (the final answer, the answer to each step, and steps that say what
+            to look at or listen for), first prompt and feedback prompt alike; targets come from the parameters
             that made the clip (`facts`), the same facts the generator's reasoning text states;
           * summarizer: the caption those steps and answers describe (`caption_of`), also from perturbed
             answers, so it writes what it is given rather than what it believes;
@@ -60,7 +61,8 @@ TRAINED = ROOT / "model_cards" / "trained"
 # strategy's default threshold of 6.
 SCORES = {0: 9, 1: 5, 2: 3, 3: 1}
 WRONG_FACTS = [0, 1, 2, 3]
-WRONG_WEIGHTS = [0.4, 0.3, 0.2, 0.1]
+# Equal shares: with 0.4/0.3/0.2/0.1 the first critic scored every caption 9, the commonest training score.
+WRONG_WEIGHTS = [0.25, 0.25, 0.25, 0.25]
 # The reader's prompts: share of each kind (block answers are wrong in READER_NOISE of the answered blocks).
 # Reading a block (find the last step's answer, then its option letter) is learned late (after ~1,500 steps
 # with a share of 0.4 in a first run): steps_and_answers blocks get the largest share.
@@ -69,10 +71,12 @@ READER_NOISE = 0.15
 AGENT_SETTINGS = {"max_keyframes": 60}  # harness.toml's [strategy.aurelia]: the agents see every frame
 
 RECIPES = {
-    "agent": {"card": "avsynth-agent", "init": "avsynth-omni", "clips_scale": 1.0,
-              "kinds": {"reasoner": 3.0, "feedback": 1.0, "summarizer": 1.5, "evaluator": 3.0},
-              "train": {**base.TRAIN, "steps": 2400, "lr": 2e-3, "warmup": 50, "eval_every": 800}},
-    "reader": {"card": "avsynth-reader", "init": None, "clips_scale": 0.5,
+    # The agent keeps what avsynth-omni sees and hears: its encoders are frozen, its own baseline lessons stay
+    # in the mix, and the rate is half avsynth-omni's (a first agent, all weights at 2e-3, lost most of it).
+    "agent": {"card": "avsynth-agent", "init": "avsynth-omni", "clips_scale": 1.0, "freeze": ["audio_tower", "visual"],
+              "kinds": {"baseline": 1.0, "reasoner": 3.0, "feedback": 1.0, "summarizer": 1.5, "evaluator": 3.0},
+              "train": {**base.TRAIN, "steps": 2400, "lr": 1e-3, "warmup": 50, "eval_every": 800}},
+    "reader": {"card": "avsynth-reader", "init": None, "clips_scale": 0.5, "freeze": [],
                "kinds": dict(READER_MIX),
                "train": {**base.TRAIN, "steps": 2500, "eval_every": 500}},
 }
@@ -81,7 +85,11 @@ RECIPES = {
 # ---- what a clip holds, as steps, step answers and a caption -----------------------------------------
 
 def _asked(sample) -> str:
-    return sample.question.rstrip("?").split()[-1]  # "... while the screen is red?" / "... happens first?"
+    return sample.question.rstrip("?").split()[-1]  # "... while the screen is red?"
+
+
+def _relation(question: str) -> str:
+    return "first after" if "first after" in question else "last before"  # AVSynth v3's two compositional asks
 
 
 def _option(sample) -> str:
@@ -97,25 +105,26 @@ def facts(category: str, sample) -> tuple[list[str], list[str], str]:
     if category == "count":
         return (["Note the colours of the screen, in order.",
                  f"Count the beeps while the screen is {_asked(sample)}."],
-                [", then ".join(c for c, _, _ in p["spans"]), str(sample.answer)], str(sample.answer))
+                [", then ".join(c for c, _, _ in p["spans"]), str(sample.answer)], base.target_text(category, sample))
     if category == "caption":
         return (["Note the colour of the screen.", "Note the pitch of the tone."], [p["colour"], p["pitch"]],
                 base.target_text(category, sample))
     if category == "compositional":
         ev = p["events"]
-        return (["Note the order of the events.", f"Find which event happens {_asked(sample)}."],
-                [", then ".join(sorted(ev, key=ev.get)), _option(sample)], str(sample.answer))
+        return (["Note the order of the tones and of the screen turning blue.",
+                 f"Find the tone that sounds {_relation(sample.question)} the screen turns blue."],
+                [", then ".join(sorted(ev, key=ev.get)), _option(sample)], base.target_text(category, sample))
     if category == "geo":
         return (["Note which flags are shown, in order.", "Find the flag on screen while the tone sounds."],
-                [", then ".join(c for c, _, _ in p["flags"]), _option(sample)], str(sample.answer))
+                [", then ".join(c for c, _, _ in p["flags"]), _option(sample)], base.target_text(category, sample))
     if category == "sync":
         verdict = "each click sounds when the square flashes" if p["in_sync"] else "the clicks fall between the flashes"
         return (["Note how often the square flashes.", "Compare the clicks with the flashes."],
-                [f"every {p['period']}s", verdict], str(sample.answer))
+                [f"every {p['period']}s", verdict], base.target_text(category, sample))
     if category == "dance":
         bpm, match = p["tempos_bpm"], p["match"]
         return (["Note how often the square flashes.", "Find the clip that beats at that tempo."],
-                [f"{bpm[match - 1]} times a minute", f"Clip {match}"], str(sample.answer))
+                [f"{bpm[match - 1]} times a minute", f"Clip {match}"], base.target_text(category, sample))
     raise ValueError(category)
 
 
@@ -126,7 +135,7 @@ def caption_of(category: str, answers: list[str], question: str) -> str:
     return {
         "count": lambda: f"The screen is {a[0]}; {a[1]} beeps sound while it is {asked}.",
         "caption": lambda: f"A {a[0]} screen with a {a[1]} tone.",
-        "compositional": lambda: f"Events: {a[0]}; {a[1]} happens {asked}.",
+        "compositional": lambda: f"Events: {a[0]}; {a[1]} sounds {_relation(question)} the screen turns blue.",
         "geo": lambda: f"The flags of {a[0]}; the tone sounds during the flag of {a[1]}.",
         "sync": lambda: f"The square flashes {a[0]}: {a[1]}.",
         "dance": lambda: f"The square flashes {a[0]}; {a[1]} matches.",
@@ -145,7 +154,11 @@ def perturbed(answers: list[str], pool: list[list[str]], wrong: int, rng: random
 
 
 def reasoner_json(steps: list[str], answers: list[str], final: str) -> str:
-    return json.dumps({"steps": steps, "step_answers": answers, "final_answer": final})
+    # The final answer first, in avsynth-omni's own answer form (target_text), then the findings, then the
+    # steps: the strategy reads the three keys in any order, and the reply's first tokens after the prompt are
+    # where the answering skill the agent starts from sits. A model this small does not reason across its own
+    # output: written last, after ~100 tokens of its own, the answer was right on 20% of clips (docs/aurelia.md).
+    return json.dumps({"final_answer": final, "step_answers": answers, "steps": steps})
 
 
 # ---- lessons: (request, target text) pairs built through the strategy's own prompts ----------------
@@ -165,7 +178,8 @@ def agent_lessons(sample, category: str, pool: list[list[str]], rng: random.Rand
     steps, answers, final = facts(category, sample)
     options_block = ("Options:\n" + format_options(sample.options)) if sample.options else ""
     reply = reasoner_json(steps, answers, final)
-    out = []
+    out = [Lesson(sample, category, "baseline", user_request(sample, Baseline().prompt(sample), 64),
+                  base.target_text(category, sample), True)]  # avsynth-omni's own lesson, so its answers stay
     first = PROMPTS["reasoner"].format(question=sample.question, options_block=options_block)
     out.append(Lesson(sample, category, "reasoner", strategy._media_request(sample, first, 512), reply, True))
     numbered = "\n".join(f"{i + 1}. {x}" for i, x in enumerate(steps))
@@ -231,7 +245,11 @@ class Encoder:
         if not has_media:
             return self.adapter.processor(**kwargs, return_tensors="pt")["input_ids"][0], {}, False
         cut = self._head(text)
-        key = text[:cut]
+        # The clip itself is part of the key: the text holds only placeholders, which are the same for every
+        # clip of a category with the same question (until 2026-12-04 the key was the text alone, and most of
+        # a category's lessons were trained on the media of its first clip).
+        key = (tuple((p.path, getattr(p, "sampler", None), getattr(p, "max_frames", None)) for m in request.messages
+                     for p in m.parts if not isinstance(p, TextPart)), text[:cut])
         if key in self.cache and self.checks <= 0:
             head_ids, media = self.cache[key]
             tail = self.adapter.processor.tokenizer(text[cut:], add_special_tokens=False)["input_ids"]
@@ -329,6 +347,10 @@ def main(argv: list[str] | None = None) -> int:
     processor = AutoProcessor.from_pretrained(TRAINED / "avsynth-omni")  # its trained vocabulary
     adapter = QwenOmniAdapter(card, MediaStore(work / "media-cache"), "cpu")
     adapter.processor, adapter.audio_rate = processor, adapter.policy.audio_rate
+    # The interleave chunk the saved model's config will hold, which evaluation hands to the processor: with no
+    # model loaded the processor would fall back to its 2 s, and training would see other inputs than a run.
+    adapter.seconds_per_chunk = (json.loads((TRAINED / recipe["init"] / "config.json").read_text())["thinker_config"]
+                                 ["seconds_per_chunk"] if recipe["init"] else base.MODEL["seconds_per_chunk"])
     forms = base.answer_forms()
     rng = random.Random(cfg["seed"])
     encoder = Encoder(adapter)
@@ -356,6 +378,9 @@ def main(argv: list[str] | None = None) -> int:
     else:
         model = base.build_model(processor, base.MODEL)
     thinker = model.thinker.train()
+    modules = dict(thinker.named_modules())
+    for part in recipe["freeze"]:  # thinker.audio_tower, or thinker.model.audio_tower in newer transformers
+        next(m for name, m in modules.items() if name.split(".")[-1] == part).requires_grad_(False)
     pad = processor.tokenizer.convert_tokens_to_ids("<|endoftext|>")
     log(f"thinker: {sum(p.numel() for p in thinker.parameters()):,} parameters; {len(train_items)} training lessons, "
         f"{len(held_items)} held out")
@@ -370,10 +395,11 @@ def main(argv: list[str] | None = None) -> int:
         "architecture": "Qwen2_5OmniForConditionalGeneration (thinker trained; no talker)",
         "initialised_from": f"model_cards/trained/{recipe['init']}" if recipe["init"] else "random (seed below)",
         "initial_weights_sha256": base.sha256(TRAINED / recipe["init"] / "model.safetensors") if recipe["init"] else None,
-        "shape": base.MODEL, "training": cfg, "clips": clips, "lesson_weights": recipe["kinds"],
+        "shape": base.MODEL, "training": cfg, "clips": clips, "lesson_weights": recipe["kinds"], "frozen": recipe["freeze"],
         "category_weights": base.WEIGHTS, "moment_weight": base.MOMENT_WEIGHT,
         "evaluator_scores_by_wrong_facts": SCORES, "reader_mix": READER_MIX, "reader_noise": READER_NOISE,
         "agent_settings": AGENT_SETTINGS, "vocabulary": len(processor.tokenizer),
+        "seconds_per_chunk": adapter.seconds_per_chunk,
         "data": {"generator": f"avsynth-v{avsynth.GENERATOR_VERSION}", "seed": cfg["data_seed"],
                  "training_lessons": len(train_items), "held_out_lessons": len(held_items)},
         "disjoint_from_evaluation": disjoint,

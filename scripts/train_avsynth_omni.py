@@ -67,8 +67,9 @@ MODEL = {  # the thinker's shape (Qwen2_5OmniThinkerConfig); ids and vocabulary 
              "num_key_value_heads": 2, "rope_theta": 10000.0, "mrope_section": [8, 4, 4]},
     "vision": {"depth": 1, "hidden_size": 64, "intermediate_size": 256, "num_heads": 4},
     "audio": {"d_model": 64, "encoder_layers": 2, "encoder_attention_heads": 4, "encoder_ffn_dim": 256},
-    # the audio/video interleave's chunk (the authors' 2 s by default): with 1 s, AVSynth's events (at x.5 s)
-    # never share a chunk, so the order of the tokens is the order of the events in time
+    # the audio/video interleave's chunk (the authors' 2 s by default): with 1 s, most events that a question
+    # compares fall in different chunks, so the tokens' order follows time; within a chunk the time-aligned
+    # rope positions still order them
     "seconds_per_chunk": 1,
 }
 TRAIN = {"steps": 4000, "batch_size": 8, "lr": 2e-3, "warmup": 100, "min_lr_ratio": 0.05,
@@ -114,7 +115,8 @@ def count_inside(params: dict, colour: str) -> int:
 
 def questions(category: str, line: dict) -> list[dict]:
     """The clip's manifest line, plus the other questions its media answers: a count clip is asked about
-    each of its three colours, a compositional clip about the first and the last event."""
+    each of its three colours, a compositional clip about the tone after and the tone before the blue (where
+    there is one)."""
     if category == "count":
         out = []
         for colour, _, _ in line["params"]["spans"]:
@@ -127,17 +129,17 @@ def questions(category: str, line: dict) -> list[dict]:
                         "question": f"How many beeps sound while the screen is {colour}?"})
         return out
     if category == "compositional":
-        events = line["params"]["events"]
-        order = sorted(events, key=events.get)
-        out = []
-        for word, truth in (("first", order[0]), ("last", order[-1])):
+        events, out = line["params"]["events"], []
+        for ask in ("after", "before"):
+            truth = avsynth.compositional_answer(events, ask)
+            if truth is None:  # no tone on that side of the blue
+                continue
             answer = avsynth._letters(3)[line["options"].index(truth)]
-            if word == line["params"]["ask"]:
+            if ask == line["params"]["ask"]:
                 assert answer == line["answer"], "compositional rule drifted from the generator"
-            asked = order[0] if line["params"]["ask"] == "first" else order[-1]
-            reasoning = line["reasoning"].replace(f" So {asked} comes {line['params']['ask']}.", f" So {truth} comes {word}.")
-            out.append({**line, "id": f"{line['id']}-{word}", "answer": answer, "reasoning": reasoning,
-                        "question": f"Which of these events happens {word}?"})
+            out.append({**line, "id": f"{line['id']}-{ask}", "answer": answer,
+                        "reasoning": avsynth.compositional_reasoning(events, ask),
+                        "question": avsynth.compositional_question(ask), "params": {**line["params"], "ask": ask}})
         return out
     return [line]
 
@@ -260,7 +262,7 @@ def moments(category: str, params: dict):
         events = params["events"]
         screen = lambda t: "blue" if t >= events["the screen turning blue"] else "dark"
         def heard(t, k):
-            for word in ("low", "high"):
+            for word in avsynth.TONES:
                 if _during(t, [events[f"the {word} tone"]], 0.4):
                     return word
             return "silence"
@@ -290,10 +292,12 @@ def moments(category: str, params: dict):
 # one moment. Per category: (probe name, classes).
 AGGREGATE_HEADS = {
     "count": [("red", 8), ("green", 8), ("blue", 8)],  # beeps begun so far under each colour
-    "compositional": [("first", 4), ("latest", 4)],  # none / low / high / blue: the first and latest event so far
+    # none / low / middle / high: the first tone since the blue, the latest before it, and of those two the one
+    # the question asks for (the question precedes the clip, so its media tokens can carry the asked one)
+    "compositional": [("after", 4), ("before", 4), ("asked", 4)],
     "dance": [("tempo", len(avsynth.TEMPOS)), ("matches", 2), ("clip", 4)],  # an input's tempo; does this clip match; which does
 }
-EVENT_CLASSES = ("the low tone", "the high tone", "the screen turning blue")
+TONE_CLASSES = tuple(f"the {p} tone" for p in avsynth.TONES)
 
 
 def aggregate_layout() -> dict[str, list[tuple[int, int]]]:
@@ -322,8 +326,12 @@ def aggregates(category: str, params: dict):
         events = params["events"]
 
         def so_far(t):
-            begun = sorted((events[e], 1 + EVENT_CLASSES.index(e)) for e in EVENT_CLASSES if events[e] <= t)
-            return [begun[0][1], begun[-1][1]] if begun else [0, 0]
+            begun = {e: v for e, v in events.items() if v <= t}
+            after, before = [1 + TONE_CLASSES.index(e) if e else 0
+                             for e in (avsynth.compositional_answer(begun, ask) if "the screen turning blue" in begun
+                                       else (None if ask == "after" else max(begun, key=begun.get, default=None))
+                                       for ask in ("after", "before"))]
+            return [after, before, after if params["ask"] == "after" else before]
         return (lambda t: None), (lambda t, k: so_far(t)), so_far(float("inf"))
     if category == "dance":
         bpm, match = params["tempos_bpm"], params["match"] - 1
@@ -368,7 +376,7 @@ def aggregate_labels(ids, media: dict, timestamps: list, category: str, params: 
     return labels
 
 
-MOMENT_WORDS = sorted({"silence", "dark", "flash", "beat", "low", "high", *avsynth.COLOURS, *avsynth.FLAGS})
+MOMENT_WORDS = sorted({"silence", "dark", "flash", "beat", *avsynth.TONES, *avsynth.COLOURS, *avsynth.FLAGS})
 
 
 def audio_tokens(frames: int) -> int:

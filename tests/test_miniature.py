@@ -52,8 +52,10 @@ def test_reasoner_targets_parse_back_and_keep_answers_out_of_the_steps(clips):
             assert parsed.ok and parsed.notes == [], (category, parsed.notes)
             assert (parsed.steps, parsed.step_answers, parsed.final_answer) == (steps, answers, final)
             assert len(steps) == len(answers)
+            # the final answer is avsynth-omni's own answer form: the letter, the count, the option's words
+            assert final == script.base.target_text(category, sample)
+            assert list(json.loads(script.reasoner_json(steps, answers, final))) == ["final_answer", "step_answers", "steps"]
             if category != "caption":
-                assert final == str(sample.answer)
                 # the finding that gives the answer is the last step's answer: a step may name it only as it
                 # names every other option (compositional steps name each event)
                 named = lambda text: sum(text.lower() in step.lower() for step in steps)
@@ -99,7 +101,33 @@ def test_encoder_splice_equals_the_processor_on_every_prompt_of_a_clip(clips, tm
         assert torch.equal(ids, full["input_ids"][0]), lesson.kind
         if lesson.media:
             assert torch.equal(media["pixel_values_videos"], full["pixel_values_videos"])
-    assert {lesson.kind for lesson in lessons} == {"reasoner", "feedback", "summarizer", "evaluator"}
+    assert {lesson.kind for lesson in lessons} == {"baseline", "reasoner", "feedback", "summarizer", "evaluator"}
+
+
+def test_encoder_gives_each_clip_its_own_media_when_the_prompts_read_alike(clips, tmp_path):
+    """Two sync clips share their question and options, so their prompts differ only in the clip: each lesson
+    must still carry its own clip's frames and sound (a cache keyed by the text alone gave both the first)."""
+    import torch
+    from transformers import AutoProcessor
+
+    from aurelia_harness.cards import load_card
+    from aurelia_harness.media import MediaStore
+    from plugins.models.qwen_omni import QwenOmniAdapter
+
+    script = agents_script()
+    adapter = QwenOmniAdapter(load_card(ROOT / "model_cards" / "avsynth-agent.toml"), MediaStore(tmp_path), "cpu")
+    adapter.processor = AutoProcessor.from_pretrained(ROOT / "model_cards" / "trained" / "avsynth-omni")
+    adapter.audio_rate = adapter.policy.audio_rate
+    first, second = clips["sync"][:2]
+    assert (first.question, first.options) == (second.question, second.options)
+    encoder = script.Encoder(adapter, checks=0)
+    for sample in (first, second):
+        lesson = script.reader_lessons(sample, "sync", [script.facts("sync", s)[1] for s in clips["sync"]],
+                                       random.Random(3))[0]
+        _, media, _ = encoder.encode(lesson.request)
+        kwargs, _, _ = adapter.processor_inputs(lesson.request)
+        full = adapter.processor(**kwargs, return_tensors="pt")
+        assert torch.equal(media["pixel_values_videos"], full["pixel_values_videos"]), sample.id
 
 
 def test_reader_prompts_hold_a_block_or_none_and_teach_the_truth(clips):
@@ -131,11 +159,16 @@ def test_recipes_train_a_few_steps_and_write_a_checked_manifest(recipe, tmp_path
     assert manifest["disjoint_from_evaluation"]["identical_files"] == 0
     for name, entry in manifest["files"].items():
         assert hashlib.sha256((out / name).read_bytes()).hexdigest() == entry["sha256"]
-    trained = Qwen2_5OmniForConditionalGeneration.from_pretrained(out, enable_audio_output=False).thinker
+    model = Qwen2_5OmniForConditionalGeneration.from_pretrained(out, enable_audio_output=False)
+    trained = model.thinker
+    # the requests were built with the interleave chunk that a run takes from the saved config
+    assert manifest["seconds_per_chunk"] == model.config.thinker_config.seconds_per_chunk == 1
     if recipe == "agent":  # fine-tuned from avsynth-omni: two steps moved its weights
         start = Qwen2_5OmniForConditionalGeneration.from_pretrained(
             ROOT / "model_cards" / "trained" / "avsynth-omni", enable_audio_output=False).thinker
         assert manifest["initialised_from"] == "model_cards/trained/avsynth-omni"
-        assert any(not torch.equal(p, start.state_dict()[n]) for n, p in trained.state_dict().items())
+        moved = {n for n, p in trained.state_dict().items() if not torch.equal(p, start.state_dict()[n])}
+        assert moved and manifest["frozen"] == ["audio_tower", "visual"]
+        assert not any(part in n.split(".") for n in moved for part in ("audio_tower", "visual"))  # as trained
     else:
         assert manifest["initialised_from"].startswith("random")

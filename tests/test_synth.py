@@ -89,3 +89,52 @@ def test_dance_sample_has_one_silent_video_and_four_audio_clips(avsynth):
     tempos = line["params"]["tempos_bpm"]
     match = line["params"]["match"]
     assert line["answer"] == "ABCD"[match - 1] and len(set(tempos)) == 4
+
+
+def test_compositional_answer_follows_from_the_media(avsynth):
+    _, manifests = avsynth
+    for line in _lines(manifests["compositional"]):
+        clip = manifests["compositional"].parent / line["media"][0]["path"]
+        events = line["params"]["events"]
+        frames, stamps, _ = decode.decode_frames(clip, fps=10)
+        blue = events["the screen turning blue"]
+        for t, rgb in zip(stamps, frames[:, 60, 80].astype(int)):
+            if abs(t - blue) > 0.06:
+                assert (int(np.argmax(rgb)) == 2 and rgb[2] > 150) == (t > blue), (t, blue, rgb)
+        # each tone sounds at its onset with its own pitch: the strongest frequency of its 0.3 s
+        audio = decode.decode_audio(clip, 16000)
+        for pitch, hz in synth.TONES.items():
+            onset = events[f"the {pitch} tone"]
+            window = audio[int((onset + 0.05) * 16000):int((onset + 0.35) * 16000)]
+            peak = np.argmax(np.abs(np.fft.rfft(window))) * 16000 / len(window)
+            assert abs(peak - hz) < 10, (pitch, peak)
+        answer = line["options"]["ABC".index(line["answer"])]
+        tones = sorted((t, e) for e, t in events.items() if e != "the screen turning blue")
+        if line["params"]["ask"] == "after":
+            assert answer == next(e for t, e in tones if t >= blue)
+        else:
+            assert answer == [e for t, e in tones if t < blue][-1]
+
+
+def test_compositional_needs_both_modalities():
+    """v3's design claim: neither the soundtrack (the tones' order and times) nor the frames (when the screen
+    turns blue) tells the answer. Over many generated questions, the answer's rank among the tones given what
+    the soundtrack shows, and its pitch given which gap the blue falls in, are both spread evenly (chance 1/3)."""
+    import collections
+    import random
+    from pathlib import Path
+
+    rng = random.Random("compositional-ceiling")
+    by_rank, by_gap = collections.defaultdict(collections.Counter), collections.defaultdict(collections.Counter)
+    for i in range(6000):
+        line, _ = synth._compositional(rng, i, Path("media"))
+        events, ask = line["params"]["events"], line["params"]["ask"]
+        answer = line["options"]["ABC".index(line["answer"])]
+        tones = [e for e, _ in sorted(((e, t) for e, t in events.items() if e != "the screen turning blue"),
+                                      key=lambda kv: kv[1])]
+        gap = sum(events[e] < events["the screen turning blue"] for e in tones)
+        by_rank[ask][tones.index(answer)] += 1  # audio alone: which of the heard tones it is
+        by_gap[(ask, gap)][answer] += 1  # video alone: which pitch, knowing where the blue falls
+    for counts in [*by_rank.values(), *by_gap.values()]:
+        total = sum(counts.values())
+        assert len(counts) == 3 and max(counts.values()) / total < 0.37, counts

@@ -23,7 +23,7 @@ CATEGORIES = ("count", "caption", "compositional", "geo", "sync", "dance")
 SIZE = (160, 120)
 FPS = 10
 RATE = 16000
-GENERATOR_VERSION = 2  # bump when clips or questions change; part of the dataset folder's identity
+GENERATOR_VERSION = 3  # bump when clips or questions change; part of the dataset folder's identity
 
 COLOURS = {"red": "0xE02020", "green": "0x20B040", "blue": "0x2040E0", "yellow": "0xF0D020",
            "white": "0xF0F0F0", "black": "0x101010", "orange": "0xF08020"}
@@ -36,6 +36,7 @@ FLAGS = {  # country -> (orientation, stripes); simple tricolours
     "Netherlands": ("h", ("red", "white", "blue")),
 }
 PITCH = {"low": 220, "high": 880}
+TONES = {"low": 220, "middle": 440, "high": 880}  # compositional: three tones an octave apart
 TEMPOS = (60, 80, 100, 120, 150, 180)  # dance: the candidate clips' beats per minute
 
 
@@ -128,25 +129,52 @@ def _caption(rng: random.Random, i: int, media: Path):
 
 
 def _compositional(rng: random.Random, i: int, media: Path):
-    times = rng.sample([0.5, 1.5, 2.5, 3.5, 4.5], 3)
-    events = {"the low tone": times[0], "the high tone": times[1], "the screen turning blue": times[2]}
-    ask_first = rng.random() < 0.5
-    order = sorted(events, key=events.get)
-    truth = order[0] if ask_first else order[-1]
-    options = list(events)
+    # v3: three tones (low, middle and high, in a random order) and the screen turning blue in one of the four
+    # gaps around them; asked which tone sounds first after the blue, or last before it. The soundtrack alone
+    # says nothing of which gap the blue falls in, and the frames alone say nothing of which pitch sounds where,
+    # so either modality alone is at chance (1/3) by construction. v2 asked for the first or last of two tones
+    # and the blue, which the soundtrack alone answered 83% of the time (docs/signal.md).
+    pitches = rng.sample(list(TONES), 3)
+    onsets = [round(base + 0.1 * rng.randrange(4), 1) for base in (1.0, 2.6, 4.2)]
+    ask = rng.choice(["after", "before"])
+    gap = rng.choice([0, 1, 2] if ask == "after" else [1, 2, 3])  # tones sounding before the screen turns blue
+    lo = 0.2 if gap == 0 else onsets[gap - 1] + 0.6  # 0.2 s clear of the tone's end (tones last 0.4 s)
+    hi = onsets[gap] - 0.2 if gap < 3 else 5.5
+    blue = round(lo + 0.1 * rng.randrange(round((hi - lo) / 0.1) + 1), 1)
+    truth = f"the {pitches[gap] if ask == 'after' else pitches[gap - 1]} tone"
+    events = {f"the {p} tone": t for p, t in zip(pitches, onsets)}
+    events["the screen turning blue"] = blue
+    options = [f"the {p} tone" for p in TONES]
     rng.shuffle(options)
     name = f"compositional_{i:04d}.mp4"
-    job = ClipJob(media / name, 6.0, [_full("blue", events["the screen turning blue"], 6.0)],
-                  [(PITCH["low"], events["the low tone"], events["the low tone"] + 0.4, 0.5),
-                   (PITCH["high"], events["the high tone"], events["the high tone"] + 0.4, 0.5)])
-    word = "first" if ask_first else "last"
-    line = {"question": f"Which of these events happens {word}?", "options": options,
+    job = ClipJob(media / name, 6.0, [_full("blue", blue, 6.0)],
+                  [(TONES[p], t, t + 0.4, 0.5) for p, t in zip(pitches, onsets)])
+    line = {"question": compositional_question(ask), "options": options,
             "answer": _letters(3)[options.index(truth)],
             "media": [{"kind": "video", "path": f"media/{name}"}], "category": "compositional",
-            "reasoning": " ".join(f"{e[0].upper() + e[1:]} happens at {t:.1f}s." for e, t in
-                                  sorted(events.items(), key=lambda kv: kv[1])) + f" So {truth} comes {word}.",
-            "params": {"events": events, "ask": word}}
+            "reasoning": compositional_reasoning(events, ask),
+            "params": {"events": events, "ask": ask}}
     return line, [job]
+
+
+def compositional_question(ask: str) -> str:
+    return ("Which tone sounds first after the screen turns blue?" if ask == "after"
+            else "Which tone sounds last before the screen turns blue?")
+
+
+def compositional_answer(events: dict, ask: str) -> str | None:
+    """The event that answers `ask` about a compositional clip's events (None: no tone on that side)."""
+    blue = events["the screen turning blue"]
+    tones = sorted((t, e) for e, t in events.items() if e != "the screen turning blue")
+    side = [e for t, e in tones if t >= blue] if ask == "after" else [e for t, e in tones if t < blue]
+    return (side[0] if ask == "after" else side[-1]) if side else None
+
+
+def compositional_reasoning(events: dict, ask: str) -> str:
+    said = " ".join(("The screen turns blue" if e == "the screen turning blue" else f"The {e[4:]} sounds") + f" at {t:.1f}s."
+                    for e, t in sorted(events.items(), key=lambda kv: kv[1]))
+    word = "first after" if ask == "after" else "last before"
+    return f"{said} So {compositional_answer(events, ask)} sounds {word} the screen turns blue."
 
 
 def _flag_boxes(country: str, t0: float, t1: float):
