@@ -100,31 +100,30 @@ def facts(category: str, sample) -> tuple[list[str], list[str], str]:
     """(steps, step answers, final answer) for a clip and its question, from the parameters that made it. Steps
     say what to look at or listen for; the findings are the step answers (as the strategy asks). Kept short: a
     model of this size writes a long reply wrong somewhere (the first recipe, with every time stamp spelled out,
-    broke the JSON on most clips)."""
-    p = sample.metadata["params"]
+    broke the JSON on most clips). The final answer is avsynth-omni's own answer form (target_text)."""
+    p, final = sample.metadata["params"], base.target_text(category, sample)
     if category == "count":
         return (["Note the colours of the screen, in order.",
                  f"Count the beeps while the screen is {_asked(sample)}."],
-                [", then ".join(c for c, _, _ in p["spans"]), str(sample.answer)], base.target_text(category, sample))
+                [", then ".join(c for c, _, _ in p["spans"]), str(sample.answer)], final)
     if category == "caption":
-        return (["Note the colour of the screen.", "Note the pitch of the tone."], [p["colour"], p["pitch"]],
-                base.target_text(category, sample))
+        return (["Note the colour of the screen.", "Note the pitch of the tone."], [p["colour"], p["pitch"]], final)
     if category == "compositional":
         ev = p["events"]
         return (["Note the order of the tones and of the screen turning blue.",
                  f"Find the tone that sounds {_relation(sample.question)} the screen turns blue."],
-                [", then ".join(sorted(ev, key=ev.get)), _option(sample)], base.target_text(category, sample))
+                [", then ".join(sorted(ev, key=ev.get)), _option(sample)], final)
     if category == "geo":
         return (["Note which flags are shown, in order.", "Find the flag on screen while the tone sounds."],
-                [", then ".join(c for c, _, _ in p["flags"]), _option(sample)], base.target_text(category, sample))
+                [", then ".join(c for c, _, _ in p["flags"]), _option(sample)], final)
     if category == "sync":
         verdict = "each click sounds when the square flashes" if p["in_sync"] else "the clicks fall between the flashes"
         return (["Note how often the square flashes.", "Compare the clicks with the flashes."],
-                [f"every {p['period']}s", verdict], base.target_text(category, sample))
+                [f"every {p['period']}s", verdict], final)
     if category == "dance":
         bpm, match = p["tempos_bpm"], p["match"]
         return (["Note how often the square flashes.", "Find the clip that beats at that tempo."],
-                [f"{bpm[match - 1]} times a minute", f"Clip {match}"], base.target_text(category, sample))
+                [f"{bpm[match - 1]} times a minute", f"Clip {match}"], final)
     raise ValueError(category)
 
 
