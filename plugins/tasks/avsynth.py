@@ -35,8 +35,8 @@ FLAGS = {  # country -> (orientation, stripes); simple tricolours
     "Germany": ("h", ("black", "red", "yellow")),
     "Netherlands": ("h", ("red", "white", "blue")),
 }
-PITCH = {"low": 220, "high": 880}
 TONES = {"low": 220, "middle": 440, "high": 880}  # compositional: three tones an octave apart
+PITCH = {k: TONES[k] for k in ("low", "high")}  # caption and geo: two of them
 TEMPOS = (60, 80, 100, 120, 150, 180)  # dance: the candidate clips' beats per minute
 
 
