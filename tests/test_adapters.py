@@ -199,6 +199,20 @@ def test_qwen_omni_pixel_bounds_are_the_authors(loaded):
         adapter.policy = kept
 
 
+@pytest.mark.parametrize("name", ["tiny-omni", "tiny-qwen3-omni", "tiny-qwen2.5-vl"])
+def test_qwen_video_processors_get_the_reference_whole_video_pixel_cap(loaded, clips, name):
+    from avharness_plugins.models.hf_base import declared_video_kwargs
+
+    adapter = loaded(name)
+    kwargs, _, _ = adapter.processor_inputs(ask(VideoPart(clips["av"]), TextPart("q")))
+    assert kwargs["videos_kwargs"]["cap_pixels_per_frame"] is True  # else transformers warns, and leaves it off
+    capped = adapter.processor(**kwargs, return_tensors="pt")["video_grid_thw"]
+    kwargs["videos_kwargs"]["cap_pixels_per_frame"] = False
+    assert capped.tolist() == adapter.processor(**kwargs, return_tensors="pt")["video_grid_thw"].tolist()  # 8 small frames: under it
+    # a name the video processor does not declare is not passed (an older transformers, another family)
+    assert declared_video_kwargs(adapter.processor, cap_pixels_per_frame=True, not_a_kwarg=1) == {"cap_pixels_per_frame": True}
+
+
 def test_phi4_loads_the_native_revision(monkeypatch):
     import transformers
 

@@ -47,6 +47,13 @@ def quiet_token_id_warnings():
         logger.removeFilter(muted)
 
 
+def declared_video_kwargs(processor, **kwargs) -> dict:
+    """Those of `kwargs` that the processor's video processor declares (an older transformers lacks some;
+    an undeclared one would be warned about or refused)."""
+    declared = getattr(getattr(getattr(processor, "video_processor", None), "valid_kwargs", None), "__annotations__", {})
+    return {key: value for key, value in kwargs.items() if key in declared}
+
+
 def chatml_template(parts: dict[str, str], system: str = "You are a helpful assistant.") -> str:
     """A ChatML chat template (the Qwen family's format) whose media parts render as the given markers."""
     branches = "".join(f"{{%- {'if' if i == 0 else 'elif'} part['type'] == '{kind}' -%}}{marker}\n"
@@ -104,7 +111,8 @@ class HFMultimodalAdapter(ModelAdapter):
         kwargs = {"revision": self.card.revision} if self.card.revision else {}
         if self.card.get("trust_remote_code"):  # the runner has checked that the user allows it
             kwargs["trust_remote_code"] = True
-        self.processor = AutoProcessor.from_pretrained(checkpoint, **kwargs)
+        with quiet_token_id_warnings():  # the processor loads the config too (for its tokenizer)
+            self.processor = AutoProcessor.from_pretrained(checkpoint, **kwargs)
         load = dict(kwargs, dtype=getattr(torch, self.card.get("dtype", "bfloat16")), **self.load_options)
         # device_map spreads the model over this machine's GPUs (and CPU / disk); max_memory caps each device
         for key in ("attn_implementation", "device_map", "max_memory", "offload_folder"):

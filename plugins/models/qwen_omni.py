@@ -24,7 +24,7 @@ from aurelia_harness import hookimpl
 from aurelia_harness.models import Accepts
 from aurelia_harness.types import Request
 
-from .hf_base import HFMultimodalAdapter
+from .hf_base import HFMultimodalAdapter, declared_video_kwargs
 
 TINY_VERSION = 1
 DEFAULT_SYSTEM = ("You are Qwen, a virtual human developed by the Qwen Team, Alibaba Group, capable of "
@@ -153,8 +153,12 @@ class QwenOmniAdapter(HFMultimodalAdapter):
             kwargs["images"] = images
         if videos:
             kwargs["videos"] = videos
+            # cap_pixels_per_frame: the authors' qwen-omni-utils bound on a whole video's pixels (90% of 128,000
+            # tokens' worth, shared by its frames), on top of pixel_bounds' (the card's `total_pixels`);
+            # transformers 5.x leaves it off unless asked, and warns
             kwargs["videos_kwargs"] = {"fps": fps[0], "do_sample_frames": False,
-                                       "size": self.pixel_bounds(max(len(v) for v in videos))}
+                                       "size": self.pixel_bounds(max(len(v) for v in videos)),
+                                       **declared_video_kwargs(self.processor, cap_pixels_per_frame=True)}
         if audio:
             kwargs["audio"] = audio
         if from_video:  # the processor interleaves each video's soundtrack with its frames, in chunks

@@ -14,7 +14,7 @@ from aurelia_harness import hookimpl
 from aurelia_harness.models import Accepts
 from aurelia_harness.types import Request, VideoPart
 
-from .hf_base import HFMultimodalAdapter, chatml_template
+from .hf_base import HFMultimodalAdapter, chatml_template, declared_video_kwargs
 
 
 class QwenVLAdapter(HFMultimodalAdapter):
@@ -70,8 +70,11 @@ class QwenVLAdapter(HFMultimodalAdapter):
         if videos:
             kwargs["videos"] = videos
             low = self.policy.min_pixels or 4 * 28 * 28
+            # cap_pixels_per_frame: qwen-vl-utils' bound on a whole video's pixels (90% of 128,000 tokens' worth,
+            # shared by its frames); transformers 5.x leaves it off unless asked, and warns
             kwargs["videos_kwargs"] = {"fps": fps[0], "do_sample_frames": False,
-                                       "size": {"shortest_edge": low, "longest_edge": self.policy.max_pixels}}
+                                       "size": {"shortest_edge": low, "longest_edge": self.policy.max_pixels},
+                                       **declared_video_kwargs(self.processor, cap_pixels_per_frame=True)}
         if images:
             kwargs["images"] = images
         return kwargs, {}, notes
