@@ -11,9 +11,10 @@ shares), and the script stops if any matches. Some categories have only a handfu
 
 Inputs: every training request is built exactly as a run builds it — the baseline strategy's prompt
 (plugins/strategies/prompts.toml), `user_request`, then QwenOmniAdapter.processor_inputs with the card's
-media policy (the avsynth-omni card) and the MediaStore — and the model's processor. A share of
-requests go through the modality ablations (`restrict_modality`) with their true answers, so a model
-missing a modality learns to fall back on the answer prior rather than on an unseen-input habit.
+media policy (the avsynth-omni card) and the MediaStore — and the model's processor. Clips of a
+pool of their own (never seen whole) go through the modality ablations (`restrict_modality`) with their true
+answers, so a model missing a modality learns what the half it has tells, not an unseen-input habit or the
+answer of a clip it recognises.
 
 Seeded and deterministic for a given torch build and thread count. Writes the checkpoint (processor +
 safetensors) and manifest.json (config, seeds, steps, losses, file hashes) to --out.
@@ -58,7 +59,14 @@ WEIGHTS = {"count": 3.5, "caption": 0.5, "compositional": 1.5, "geo": 1.5, "sync
 DESCRIPTION_WEIGHT = 0.5  # of the loss on the clip's description, taught after the answer's end
 MOMENT_WEIGHT = 0.5  # of the loss on what each video and audio token shows or plays (see `moments`)
 AGGREGATE_WEIGHT = 0.5  # of the loss on the running totals a task aggregates (see `aggregates`)
-ABLATED_SHARE = 0.12  # of training requests sent video-only, and as many audio-only
+# Modality ablations: video-only and audio-only copies of clips from a pool of their own (ABLATION_CLIPS x each
+# category's clip count, another stream of the training seed), never seen whole. A batch comes from those copies
+# ABLATED_SHARE times as often as from the category's full inputs. Why a pool of their own: with copies of 12% of
+# the full-input clips (the previous recipe) count audio-only scored 0.42 on training layouts but 0.20 on seed 0,
+# below its 0.36 prior, as if answering from a clip it recognised by its sound; fresh clips can only teach what
+# one half tells (docs/signal.md, "Count without the picture").
+ABLATION_CLIPS = 0.5
+ABLATED_SHARE = 0.12
 HELD_OUT_EVERY = 12  # every 12th clip is held out (monitoring only, never trained on)
 VOCAB_SIZE = 1024  # the BPE vocabulary trained on AVSynth's prompts (byte-level: any text still encodes)
 
@@ -425,9 +433,9 @@ def train_tokenizer(byte_tokenizer, texts: list[str]):
                                                   new_special_tokens=["<|im_start|>"])
 
 
-def encode(adapter, samples: list, category: str, form: str, rng: random.Random, ablate: bool, log) -> list[dict]:
-    """Each sample as the exact tensors a baseline run feeds the model, plus its target tokens and the
-    labels of its media tokens."""
+def encode(adapter, samples: list, category: str, form: str, modalities: tuple, log) -> list[dict]:
+    """Each sample, once per modality ("av", "video", "audio"; see `restrict_modality`), as the exact tensors a
+    baseline run feeds the model, plus its target tokens and the labels of its media tokens."""
     import torch
 
     strategy, tokenizer = Baseline(), adapter.processor.tokenizer
@@ -441,14 +449,7 @@ def encode(adapter, samples: list, category: str, form: str, rng: random.Random,
     for sample in samples:
         sample = dataclasses.replace(sample, answer_form=form)
         base = user_request(sample, strategy.prompt(sample), strategy.settings["max_new_tokens"])
-        variants = ["av"]
-        if ablate:
-            draw = rng.random()
-            if draw < ABLATED_SHARE:
-                variants.append("video")
-            elif draw < 2 * ABLATED_SHARE:
-                variants.append("audio")
-        for modality in variants:
+        for modality in modalities:
             kwargs, generate_kwargs, _ = adapter.processor_inputs(restrict_modality(base, modality, has_audio))
             inputs = adapter.processor(**kwargs, return_tensors="pt")
             media = {k: v for k, v in inputs.items() if k not in ("input_ids", "attention_mask")}
@@ -480,7 +481,7 @@ def encode(adapter, samples: list, category: str, form: str, rng: random.Random,
                         "prompt": ids, "moments": labels, "aggregates": totals, "target": torch.tensor(target),
                         "description": torch.tensor(extra, dtype=torch.long), "media": media,
                         "audio_in_video": bool(generate_kwargs.get("use_audio_in_video"))})
-    log(f"  {category}: {len(out)} requests")
+    log(f"  {category} ({', '.join(modalities)}): {len(out)} requests")
     return out
 
 
@@ -749,8 +750,13 @@ def main(argv: list[str] | None = None) -> int:
     log(f"training clips (seed {cfg['data_seed']}): {clips}")
     data_dir = work / f"data-v{avsynth.GENERATOR_VERSION}-s{cfg['data_seed']}-x{args.clips_scale:g}"
     train_manifests = build_training_data(data_dir, clips, cfg["data_seed"])
+    ablation_clips = {c: max(1, round(n * ABLATION_CLIPS)) for c, n in clips.items()}
+    log(f"ablation clips (seed {cfg['data_seed']}, its own stream): {ablation_clips}")
+    ablation_manifests = build_training_data(data_dir / "ablation", ablation_clips, f"{cfg['data_seed']}-ablation")
     disjoint = disjointness(train_manifests, evaluation, args.eval_per_task)
-    log(f"no training file equals an evaluation file ({disjoint['training_files']} vs {disjoint['evaluation_files']})")
+    disjoint["ablation"] = disjointness(ablation_manifests, evaluation, args.eval_per_task)
+    log(f"no training file equals an evaluation file ({disjoint['training_files']} + "
+        f"{disjoint['ablation']['training_files']} vs {disjoint['evaluation_files']})")
     data_seconds = time.time() - started
 
     from transformers import AutoProcessor, Qwen2_5OmniProcessor
@@ -769,6 +775,9 @@ def main(argv: list[str] | None = None) -> int:
         samples = [dataclasses.replace(s, answer_form=forms[category])
                    for s in read_manifest(manifest, f"avsynth-{category}").samples]
         splits[category] = ([s for s in samples if lines[s.id] == "train"], [s for s in samples if lines[s.id] == "held-out"])
+    ablation = {category: [dataclasses.replace(s, answer_form=forms[category])  # every line: none is held out
+                           for s in read_manifest(manifest, f"avsynth-{category}").samples]
+                for category, manifest in ablation_manifests.items()}
     log("training the tokenizer on the training requests' texts")
     texts = []
     for category, (train, _) in splits.items():
@@ -785,8 +794,9 @@ def main(argv: list[str] | None = None) -> int:
     train_items, held_items = [], []
     log("encoding requests through QwenOmniAdapter.processor_inputs")
     for category, (train, held) in splits.items():
-        train_items += encode(adapter, train, category, forms[category], rng, True, log)
-        held_items += encode(adapter, held, category, forms[category], rng, False, log)
+        train_items += encode(adapter, train, category, forms[category], ("av",), log)
+        train_items += encode(adapter, ablation[category], category, forms[category], ("video", "audio"), log)
+        held_items += encode(adapter, held, category, forms[category], ("av",), log)
     encode_seconds = time.time() - started - data_seconds
 
     torch.manual_seed(cfg["seed"])
@@ -805,7 +815,7 @@ def main(argv: list[str] | None = None) -> int:
         "model": "avsynth-omni", "card": str(CARD.relative_to(ROOT)), "script": "scripts/train_avsynth_omni.py",
         "architecture": "Qwen2_5OmniForConditionalGeneration (thinker trained; no talker)", "shape": MODEL,
         "training": cfg, "clips": clips, "variants": VARIANTS, "batch_weights": WEIGHTS,
-        "ablated_share": ABLATED_SHARE, "description_weight": DESCRIPTION_WEIGHT, "held_out_every": HELD_OUT_EVERY,
+        "ablated_share": ABLATED_SHARE, "ablation_clips": ablation_clips, "description_weight": DESCRIPTION_WEIGHT, "held_out_every": HELD_OUT_EVERY,
         "moment_weight": MOMENT_WEIGHT, "moment_words": MOMENT_WORDS, "vocabulary": len(processor.tokenizer),
         "aggregate_weight": 0.0 if probe is None else AGGREGATE_WEIGHT,
         "aggregate_heads": {} if probe is None else {c: [n for n, _ in h] for c, h in AGGREGATE_HEADS.items()},
