@@ -775,8 +775,7 @@ def main(argv: list[str] | None = None) -> int:
         samples = [dataclasses.replace(s, answer_form=forms[category])
                    for s in read_manifest(manifest, f"avsynth-{category}").samples]
         splits[category] = ([s for s in samples if lines[s.id] == "train"], [s for s in samples if lines[s.id] == "held-out"])
-    ablation = {category: [dataclasses.replace(s, answer_form=forms[category])  # every line: none is held out
-                           for s in read_manifest(manifest, f"avsynth-{category}").samples]
+    ablation = {category: read_manifest(manifest, f"avsynth-{category}").samples  # every line: none is held out
                 for category, manifest in ablation_manifests.items()}
     log("training the tokenizer on the training requests' texts")
     texts = []

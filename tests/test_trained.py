@@ -46,6 +46,13 @@ def test_training_script_trains_a_few_steps_and_writes_a_checked_manifest(tmp_pa
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["training"]["steps"] == 3 and math.isfinite(manifest["final_loss"])
     assert manifest["disjoint_from_evaluation"]["identical_files"] == 0
+    # the modality ablations come from a pool of their own, each clip's questions sent video-only and
+    # audio-only; the main pool's training split is sent whole only
+    data = next((tmp_path / "work").glob("data-v*"))
+    lines = lambda folder: [json.loads(x) for m in sorted(folder.glob("*/manifest.jsonl")) for x in m.read_text().splitlines()]
+    whole, ablated = [x for x in lines(data) if x["split"] == "train"], lines(data / "ablation")
+    assert ablated and manifest["data"]["training_requests"] == len(whole) + 2 * len(ablated)
+    assert manifest["disjoint_from_evaluation"]["ablation"]["identical_files"] == 0
     # the aggregate probes, read where the answer is generated, are reported beside the exact answers
     probes = manifest["history"][-1]["held_out_probes"]
     heads = {f"{c}.{h}" for c, named in script.AGGREGATE_HEADS.items() for h, _ in named}
