@@ -565,7 +565,7 @@ def test_a_helper_that_dies_or_hangs_costs_one_request(gop_clip, tmp_path):
     # killed while it works on a request: that request fails, the next is served by a new helper
     busy = helpers._idle.queue[0]
     threading.Timer(0.5, busy.proc.kill).start()
-    with pytest.raises(DecodeFailed, match="process ended"):
+    with pytest.raises(DecodeFailed, match=r"process ended \(killed by SIGKILL\)"):
         helpers.decode_audio(fifo, time_limit=30.0)
     assert np.array_equal(helpers.decode_audio(gop_clip), expected) and helpers.started == 4
     helpers.close()

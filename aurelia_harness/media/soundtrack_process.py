@@ -22,6 +22,7 @@ import json
 import os
 import queue
 import select
+import signal
 import subprocess
 import sys
 import threading
@@ -130,7 +131,7 @@ class SoundtrackPool:
         except (EOFError, OSError, ValueError):
             code = helper.proc.poll()
             self._drop(helper)
-            raise errors.DecodeFailed(path, f"the soundtrack decoder process ended (exit code {code})") from None
+            raise errors.DecodeFailed(path, f"the soundtrack decoder process ended ({_how_it_ended(code)})") from None
         self._idle.put(helper)
         if "error" in header:
             kind = getattr(errors, header["error"], None)
@@ -178,6 +179,17 @@ class SoundtrackPool:
                 self._drop(self._idle.get_nowait())
             except queue.Empty:
                 return
+
+
+def _how_it_ended(code: int | None) -> str:
+    """A helper's exit status in words: a negative one is the signal that killed it (a codec crash: SIGSEGV;
+    the kernel's out-of-memory killer or a user: SIGKILL)."""
+    if code is not None and code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exit code {code}"
 
 
 _pool: SoundtrackPool | None = None
