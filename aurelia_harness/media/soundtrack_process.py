@@ -129,7 +129,10 @@ class SoundtrackPool:
             self._drop(helper)
             raise errors.DecodeTimeout(path, f"decoding the soundtrack took longer than {time_limit:g}s") from None
         except (EOFError, OSError, ValueError):
-            code = helper.proc.poll()
+            try:  # its pipe closed as it died: the exit status follows within moments
+                code = helper.proc.wait(timeout=2)
+            except subprocess.TimeoutExpired:
+                code = None
             self._drop(helper)
             raise errors.DecodeFailed(path, f"the soundtrack decoder process ended ({_how_it_ended(code)})") from None
         self._idle.put(helper)
