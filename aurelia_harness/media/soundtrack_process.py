@@ -192,7 +192,7 @@ def _how_it_ended(code: int | None) -> str:
             return f"killed by {signal.Signals(-code).name}"
         except ValueError:
             return f"killed by signal {-code}"
-    return f"exit code {code}"
+    return "no exit status" if code is None else f"exit code {code}"
 
 
 _pool: SoundtrackPool | None = None
